@@ -1,0 +1,373 @@
+//! The on-disk model format. A models folder holds one folder per version plus a `CURRENT` file
+//! naming the active one:
+//!
+//! ```text
+//! models/
+//!   CURRENT                      -> "20261128T101500123Z-3fa2c1d0\n"
+//!   20261128T101500123Z-3fa2c1d0/
+//!     tokenizer.json             standard Hugging Face tokenizer
+//!     model.json                 linfa MultinomialNb histograms + feature layout
+//!     meta.json                  format version, labels, digests, counts, parameters, metrics
+//! ```
+//!
+//! A version is written in a hidden temporary folder, every file fsynced, then renamed into place;
+//! `CURRENT` is replaced atomically after that. A crash at any point leaves either the old
+//! pointer or the new one, each naming a complete version.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::corpus::CorpusStats;
+use crate::error::{Result, StanceError};
+use crate::evaluate::Report;
+use crate::features::{FeatureLayout, FeatureSpace};
+use crate::fsutil::{rename_dir, sync_dir, write_atomic};
+use crate::model::{ClassStats, NbModel};
+use crate::params::TrainParams;
+use crate::tokenize;
+use crate::train::TrainedModel;
+
+/// Version of the artifact layout; loading refuses any other.
+pub const FORMAT_VERSION: u32 = 1;
+const MODEL_KIND: &str = "stance-multinomial-nb";
+pub const POINTER: &str = "CURRENT";
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+pub const MODEL_FILE: &str = "model.json";
+pub const META_FILE: &str = "meta.json";
+
+/// `model.json`: linfa's `MultinomialNb` histograms with labels in order (linfa's own serde form
+/// keys classes by a hash map, whose order is not deterministic), plus the feature layout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFile {
+    pub kind: String,
+    pub format_version: u32,
+    pub alpha: f64,
+    pub features: FeatureLayout,
+    pub classes: Vec<ClassStats>,
+}
+
+/// `meta.json`: what a user or operator wants to know about a version without loading it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Meta {
+    pub format_version: u32,
+    pub version: String,
+    pub created_at: String,
+    pub labels: Vec<String>,
+    pub data_digest: String,
+    pub documents_per_label: BTreeMap<String, usize>,
+    pub vocabulary_size: usize,
+    pub n_features: usize,
+    pub params: TrainParams,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_validation: Option<CvSummary>,
+    /// SHA-256 of `tokenizer.json` and `model.json`, checked on load.
+    pub files: BTreeMap<String, String>,
+}
+
+/// Cross-validation figures recorded with a model.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CvSummary {
+    pub folds: usize,
+    pub seed: u64,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    pub log_loss: f64,
+}
+
+impl CvSummary {
+    pub fn from_report(report: &Report, folds: usize, seed: u64) -> Self {
+        CvSummary {
+            folds,
+            seed,
+            accuracy: report.accuracy,
+            macro_f1: report.macro_f1,
+            log_loss: report.log_loss,
+        }
+    }
+}
+
+/// A loaded, validated model version.
+pub struct Artifact {
+    pub dir: PathBuf,
+    pub meta: Meta,
+    pub tokenizer: tokenizers::Tokenizer,
+    pub features: FeatureSpace,
+    pub model: NbModel,
+}
+
+fn sha_hex(bytes: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(bytes))
+}
+
+/// Serializes a trained model into the three file contents (deterministic for equal inputs).
+fn render(trained: &TrainedModel) -> Result<(String, String)> {
+    let tokenizer = tokenize::to_json(&trained.tokenizer)?;
+    let model = ModelFile {
+        kind: MODEL_KIND.into(),
+        format_version: FORMAT_VERSION,
+        alpha: trained.model.alpha(),
+        features: trained.features.layout(),
+        classes: trained.model.classes().to_vec(),
+    };
+    let model = serde_json::to_string(&model).map_err(|e| StanceError::Fit(e.to_string()))?;
+    Ok((tokenizer, model))
+}
+
+/// Options for [`save`].
+pub struct SaveOptions {
+    /// How many versions to keep, the new one included (the active one is never removed).
+    pub keep: usize,
+}
+
+/// Writes a new version into `models_dir`, points `CURRENT` at it and prunes old versions.
+/// Returns the new version's name.
+pub fn save(
+    models_dir: &Path,
+    trained: &TrainedModel,
+    stats: &CorpusStats,
+    labels: &[String],
+    params: &TrainParams,
+    cv: Option<CvSummary>,
+    opts: &SaveOptions,
+) -> Result<Meta> {
+    fs::create_dir_all(models_dir).map_err(|e| StanceError::io(models_dir, e))?;
+    let (tokenizer_json, model_json) = render(trained)?;
+    let now = chrono::Utc::now();
+    let digest = sha_hex(format!("{tokenizer_json}\n{model_json}").as_bytes());
+    let mut version = format!("{}-{}", now.format("%Y%m%dT%H%M%S%3fZ"), &digest[7..15]);
+    while models_dir.join(&version).exists() {
+        version.push('x');
+    }
+    let mut files = BTreeMap::new();
+    files.insert(
+        TOKENIZER_FILE.to_string(),
+        sha_hex(tokenizer_json.as_bytes()),
+    );
+    files.insert(MODEL_FILE.to_string(), sha_hex(model_json.as_bytes()));
+    let meta = Meta {
+        format_version: FORMAT_VERSION,
+        version: version.clone(),
+        created_at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        labels: labels.to_vec(),
+        data_digest: stats.digest.clone(),
+        documents_per_label: labels
+            .iter()
+            .cloned()
+            .zip(stats.documents_per_label.iter().copied())
+            .collect(),
+        vocabulary_size: trained.tokenizer.get_vocab_size(false),
+        n_features: trained.features.len(),
+        params: params.clone(),
+        cross_validation: cv,
+        files,
+    };
+    let meta_json =
+        serde_json::to_string_pretty(&meta).map_err(|e| StanceError::Fit(e.to_string()))? + "\n";
+
+    let tmp = tempfile::Builder::new()
+        .prefix(".partial-")
+        .tempdir_in(models_dir)
+        .map_err(|e| StanceError::io(models_dir, e))?;
+    for (name, body) in [
+        (TOKENIZER_FILE, &tokenizer_json),
+        (MODEL_FILE, &model_json),
+        (META_FILE, &meta_json),
+    ] {
+        write_atomic(&tmp.path().join(name), body.as_bytes())?;
+        crate::failpoint::hit(&format!("after-{name}"));
+    }
+    sync_dir(tmp.path())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755))
+            .map_err(|e| StanceError::io(tmp.path(), e))?;
+    }
+    let final_dir = models_dir.join(&version);
+    let tmp_path = tmp.keep();
+    rename_dir(&tmp_path, &final_dir)?;
+    crate::failpoint::hit("before-pointer");
+    write_atomic(&models_dir.join(POINTER), format!("{version}\n").as_bytes())?;
+    prune(models_dir, &version, opts.keep)?;
+    Ok(meta)
+}
+
+/// Lists complete version folders, oldest first (names start with a UTC timestamp).
+pub fn list_versions(models_dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(models_dir).map_err(|e| StanceError::io(models_dir, e))? {
+        let entry = entry.map_err(|e| StanceError::io(models_dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') && entry.path().join(META_FILE).is_file() {
+            out.push(name);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn prune(models_dir: &Path, current: &str, keep: usize) -> Result<()> {
+    // Leftovers of crashed runs are never pointed at; remove them.
+    for entry in fs::read_dir(models_dir)
+        .map_err(|e| StanceError::io(models_dir, e))?
+        .flatten()
+    {
+        if entry.file_name().to_string_lossy().starts_with(".partial-") {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+    let versions = list_versions(models_dir)?;
+    let excess = versions.len().saturating_sub(keep.max(1));
+    for v in versions
+        .iter()
+        .filter(|v| v.as_str() != current)
+        .take(excess)
+    {
+        fs::remove_dir_all(models_dir.join(v))
+            .map_err(|e| StanceError::io(models_dir.join(v), e))?;
+        tracing::info!("removed old model version {v}");
+    }
+    Ok(())
+}
+
+/// Reads the version name that `CURRENT` points to.
+pub fn current_version(models_dir: &Path) -> Result<String> {
+    let path = models_dir.join(POINTER);
+    let text = fs::read_to_string(&path).map_err(|e| {
+        StanceError::artifact(
+            &path,
+            format!("cannot read the model pointer ({e}); train a model with `stance train`"),
+        )
+    })?;
+    let version = text.trim();
+    if version.is_empty() || version.contains(['/', '\\']) || version.starts_with('.') {
+        return Err(StanceError::artifact(
+            &path,
+            format!("invalid version name {version:?}"),
+        ));
+    }
+    Ok(version.to_string())
+}
+
+/// Loads the version `CURRENT` names.
+pub fn load_current(models_dir: &Path) -> Result<Artifact> {
+    let version = current_version(models_dir)?;
+    load_version(&models_dir.join(version))
+}
+
+fn read(dir: &Path, name: &str) -> Result<String> {
+    let path = dir.join(name);
+    let bytes =
+        fs::read(&path).map_err(|e| StanceError::artifact(&path, format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|_| StanceError::artifact(&path, "not valid UTF-8"))
+}
+
+/// Loads and validates one version folder; every check names the file at fault.
+pub fn load_version(dir: &Path) -> Result<Artifact> {
+    let meta_path = dir.join(META_FILE);
+    let meta_text = read(dir, META_FILE)?;
+    let format: serde_json::Value = serde_json::from_str(&meta_text)
+        .map_err(|e| StanceError::artifact(&meta_path, format!("not valid JSON: {e}")))?;
+    if format.get("format_version").and_then(|v| v.as_u64()) != Some(FORMAT_VERSION as u64) {
+        return Err(StanceError::artifact(
+            &meta_path,
+            format!(
+                "unknown format_version {} (this stance reads {FORMAT_VERSION})",
+                format
+                    .get("format_version")
+                    .unwrap_or(&serde_json::Value::Null)
+            ),
+        ));
+    }
+    let meta: Meta = serde_json::from_value(format)
+        .map_err(|e| StanceError::artifact(&meta_path, format!("invalid metadata: {e}")))?;
+
+    let mut contents = BTreeMap::new();
+    for name in [TOKENIZER_FILE, MODEL_FILE] {
+        let body = read(dir, name)?;
+        let expected = meta
+            .files
+            .get(name)
+            .ok_or_else(|| StanceError::artifact(&meta_path, format!("no digest for {name}")))?;
+        if &sha_hex(body.as_bytes()) != expected {
+            return Err(StanceError::artifact(
+                dir.join(name),
+                "content does not match the digest in meta.json (corrupt or truncated)",
+            ));
+        }
+        contents.insert(name, body);
+    }
+
+    let tok_path = dir.join(TOKENIZER_FILE);
+    let tokenizer = tokenize::from_json(&contents[TOKENIZER_FILE], &tok_path)?;
+    let model_path = dir.join(MODEL_FILE);
+    let bad_model = |r: String| StanceError::artifact(&model_path, r);
+    let file: ModelFile = serde_json::from_str(&contents[MODEL_FILE])
+        .map_err(|e| bad_model(format!("not a stance model: {e}")))?;
+    if file.kind != MODEL_KIND || file.format_version != FORMAT_VERSION {
+        return Err(bad_model(format!(
+            "unsupported model kind {:?} version {}",
+            file.kind, file.format_version
+        )));
+    }
+    let labels: Vec<&str> = file.classes.iter().map(|c| c.label.as_str()).collect();
+    if labels != meta.labels.iter().map(String::as_str).collect::<Vec<_>>() {
+        return Err(bad_model(format!(
+            "labels {labels:?} do not match meta.json's {:?}",
+            meta.labels
+        )));
+    }
+    let vocab = tokenizer.get_vocab_size(false);
+    if file.features.vocab_size != vocab {
+        return Err(bad_model(format!(
+            "model expects a vocabulary of {} tokens but tokenizer.json has {vocab}",
+            file.features.vocab_size
+        )));
+    }
+    if let Some(bad) = file
+        .features
+        .bigrams
+        .iter()
+        .flatten()
+        .find(|&&id| id == 0 || id as usize >= vocab)
+    {
+        return Err(bad_model(format!(
+            "bigram refers to token id {bad} outside the vocabulary"
+        )));
+    }
+    let features = FeatureSpace::from_layout(file.features);
+    let model = NbModel::new(file.alpha, file.classes).map_err(bad_model)?;
+    if model.n_features() != features.len() {
+        return Err(bad_model(format!(
+            "model width {} does not match the {} features of the vocabulary",
+            model.n_features(),
+            features.len()
+        )));
+    }
+    Ok(Artifact {
+        dir: dir.to_path_buf(),
+        meta,
+        tokenizer,
+        features,
+        model,
+    })
+}
+
+/// The parts of a version that training must reproduce byte for byte: both files, and meta.json
+/// without its creation time and version name.
+pub fn comparable_content(dir: &Path) -> Result<(String, String, serde_json::Value)> {
+    let tokenizer = read(dir, TOKENIZER_FILE)?;
+    let model = read(dir, MODEL_FILE)?;
+    let mut meta: serde_json::Value = serde_json::from_str(&read(dir, META_FILE)?)
+        .map_err(|e| StanceError::artifact(dir.join(META_FILE), e.to_string()))?;
+    if let Some(m) = meta.as_object_mut() {
+        m.remove("created_at");
+        m.remove("version");
+    }
+    Ok((tokenizer, model, meta))
+}

@@ -1,0 +1,471 @@
+//! Reading labelled corpora. A corpus is either a folder of `<label>/*.txt` files (one article per
+//! file, first line its title) or a JSONL file of `{"text": ..., "label": ...}` objects. It is
+//! validated completely before training writes anything, and then streamed again as often as the
+//! trainer needs, so memory does not grow with the corpus.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Result, StanceError};
+
+/// One labelled document as read from a corpus.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// Index into [`Corpus::labels`].
+    pub label: usize,
+    /// Where it came from: a file path, or `file:line` for JSONL.
+    pub source: String,
+    pub text: String,
+}
+
+/// A validated corpus: its labels, where its documents live and what they add up to.
+#[derive(Debug, Clone)]
+pub struct Corpus {
+    root: PathBuf,
+    kind: Kind,
+    labels: Vec<String>,
+    stats: CorpusStats,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Folder(Vec<(usize, PathBuf)>),
+    Jsonl,
+    Memory(Vec<Document>),
+}
+
+/// Facts gathered while validating: shown by `stance train` and stored in `meta.json`.
+#[derive(Debug, Clone, Default)]
+pub struct CorpusStats {
+    pub documents_per_label: Vec<usize>,
+    pub total_bytes: u64,
+    /// SHA-256 over every document's label and text, in corpus order.
+    pub digest: String,
+    /// Exact duplicates, as (duplicate, first seen) sources.
+    pub duplicates: Vec<(String, String)>,
+}
+
+#[derive(Deserialize)]
+struct JsonlRecord {
+    text: serde_json::Value,
+    label: serde_json::Value,
+}
+
+impl Corpus {
+    /// Opens and fully validates a corpus folder or JSONL file.
+    pub fn open(path: &Path) -> Result<Self> {
+        let meta = fs::metadata(path).map_err(|e| StanceError::io(path, e))?;
+        if meta.is_dir() {
+            Self::open_folder(path)
+        } else {
+            Self::open_jsonl(path)
+        }
+    }
+
+    /// Builds a corpus from documents already in memory (used by cross-validation folds).
+    pub fn from_documents(labels: Vec<String>, docs: Vec<Document>) -> Result<Self> {
+        let mut v = Validator::new(labels.len());
+        for d in &docs {
+            v.add(d.label, &d.source, &d.text);
+        }
+        let stats = v.finish(Path::new("<memory>"), &labels)?;
+        Ok(Corpus {
+            root: PathBuf::from("<memory>"),
+            kind: Kind::Memory(docs),
+            labels,
+            stats,
+        })
+    }
+
+    fn open_folder(root: &Path) -> Result<Self> {
+        let mut label_dirs = BTreeSet::new();
+        for entry in read_dir_sorted(root)? {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let ft = entry
+                .file_type()
+                .map_err(|e| StanceError::io(entry.path(), e))?;
+            if name.starts_with('.') || is_readme(&name) {
+                continue;
+            }
+            if ft.is_dir() {
+                label_dirs.insert(name);
+            } else {
+                return Err(StanceError::corpus(
+                    entry.path(),
+                    "stray file at the top level of the corpus (expected only <label>/ folders)",
+                ));
+            }
+        }
+        let labels: Vec<String> = label_dirs.into_iter().collect();
+        let mut files = Vec::new();
+        for (idx, label) in labels.iter().enumerate() {
+            let dir = root.join(label);
+            for entry in read_dir_sorted(&dir)? {
+                let path = entry.path();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') {
+                    continue;
+                }
+                let ft = entry.file_type().map_err(|e| StanceError::io(&path, e))?;
+                if !ft.is_file() || !name.ends_with(".txt") {
+                    return Err(StanceError::corpus(
+                        path,
+                        "unexpected entry in a label folder (expected only .txt files)",
+                    ));
+                }
+                files.push((idx, path));
+            }
+        }
+        let mut v = Validator::new(labels.len());
+        for (label, path) in &files {
+            let text = read_text(path)?;
+            v.add(*label, &path.display().to_string(), &text);
+        }
+        let stats = v.finish(root, &labels)?;
+        Ok(Corpus {
+            root: root.to_path_buf(),
+            kind: Kind::Folder(files),
+            labels,
+            stats,
+        })
+    }
+
+    fn open_jsonl(path: &Path) -> Result<Self> {
+        // First pass: labels (sorted, like folder names) and validation of every line.
+        let mut labels = BTreeSet::new();
+        for_each_jsonl(path, |_, label, _| {
+            labels.insert(label.to_string());
+            Ok(())
+        })?;
+        let labels: Vec<String> = labels.into_iter().collect();
+        let index: HashMap<&str, usize> = labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.as_str(), i))
+            .collect();
+        // Second pass for the digest and duplicates, keeping only hashes in memory.
+        let mut v = Validator::new(labels.len());
+        for_each_jsonl(path, |line, label, text| {
+            v.add(index[label], &format!("{}:{line}", path.display()), text);
+            Ok(())
+        })?;
+        let stats = v.finish(path, &labels)?;
+        Ok(Corpus {
+            root: path.to_path_buf(),
+            kind: Kind::Jsonl,
+            labels,
+            stats,
+        })
+    }
+
+    /// The labels, sorted; a document's `label` indexes this list.
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    pub fn stats(&self) -> &CorpusStats {
+        &self.stats
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn len(&self) -> usize {
+        self.stats.documents_per_label.iter().sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Streams every document in corpus order. Reading again is allowed to fail if the files
+    /// changed since validation; the error names the file.
+    pub fn for_each(&self, mut f: impl FnMut(Document) -> Result<()>) -> Result<()> {
+        match &self.kind {
+            Kind::Folder(files) => {
+                for (label, path) in files {
+                    let text = read_text(path)?;
+                    f(Document {
+                        label: *label,
+                        source: path.display().to_string(),
+                        text,
+                    })?;
+                }
+                Ok(())
+            }
+            Kind::Jsonl => {
+                let index: HashMap<&str, usize> = self
+                    .labels
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| (l.as_str(), i))
+                    .collect();
+                let path = self.root.clone();
+                for_each_jsonl(&self.root, |line, label, text| {
+                    let label = *index.get(label).ok_or_else(|| StanceError::CorpusLine {
+                        path: path.clone(),
+                        line,
+                        reason: format!("label {label:?} appeared after validation"),
+                    })?;
+                    f(Document {
+                        label,
+                        source: format!("{}:{line}", path.display()),
+                        text: text.to_string(),
+                    })
+                })
+            }
+            Kind::Memory(docs) => docs.iter().try_for_each(|d| f(d.clone())),
+        }
+    }
+
+    /// Loads every document into memory (for cross-validation and reports on small corpora).
+    pub fn documents(&self) -> Result<Vec<Document>> {
+        let mut out = Vec::with_capacity(self.len());
+        self.for_each(|d| {
+            out.push(d);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
+
+fn is_readme(name: &str) -> bool {
+    name.to_ascii_lowercase().starts_with("readme")
+}
+
+fn read_dir_sorted(dir: &Path) -> Result<Vec<fs::DirEntry>> {
+    let mut entries = fs::read_dir(dir)
+        .map_err(|e| StanceError::io(dir, e))?
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(|e| StanceError::io(dir, e))?;
+    entries.sort_by_key(|e| e.file_name());
+    Ok(entries)
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    let bytes = fs::read(path).map_err(|e| StanceError::io(path, e))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        StanceError::corpus(
+            path,
+            format!(
+                "not valid UTF-8 (byte offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })?;
+    if text.trim().is_empty() {
+        return Err(StanceError::corpus(path, "empty document"));
+    }
+    Ok(text)
+}
+
+fn for_each_jsonl(path: &Path, mut f: impl FnMut(usize, &str, &str) -> Result<()>) -> Result<()> {
+    let file = fs::File::open(path).map_err(|e| StanceError::io(path, e))?;
+    let mut reader = BufReader::new(file);
+    let mut buf = Vec::new();
+    let mut line_no = 0;
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| StanceError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let bad = |reason: String| StanceError::CorpusLine {
+            path: path.to_path_buf(),
+            line: line_no,
+            reason,
+        };
+        let line = std::str::from_utf8(&buf).map_err(|_| bad("not valid UTF-8".into()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let rec: JsonlRecord =
+            serde_json::from_str(line).map_err(|e| bad(format!("malformed JSON line: {e}")))?;
+        let text = rec
+            .text
+            .as_str()
+            .ok_or_else(|| bad("\"text\" must be a string".into()))?;
+        let label = rec
+            .label
+            .as_str()
+            .ok_or_else(|| bad("\"label\" must be a string".into()))?;
+        if text.trim().is_empty() {
+            return Err(bad("empty \"text\"".into()));
+        }
+        if label.trim().is_empty() || label.contains(['/', '\\']) {
+            return Err(bad(format!("invalid label {label:?}")));
+        }
+        f(line_no, label, text)?;
+    }
+    Ok(())
+}
+
+fn sha(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+/// Accumulates counts, digest and duplicate detection while a corpus is read once.
+struct Validator {
+    counts: Vec<usize>,
+    bytes: u64,
+    hasher: Sha256,
+    seen: HashMap<[u8; 32], String>,
+    duplicates: Vec<(String, String)>,
+}
+
+impl Validator {
+    fn new(labels: usize) -> Self {
+        Validator {
+            counts: vec![0; labels],
+            bytes: 0,
+            hasher: Sha256::new(),
+            seen: HashMap::new(),
+            duplicates: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, label: usize, source: &str, text: &str) {
+        self.counts[label] += 1;
+        self.bytes += text.len() as u64;
+        self.hasher.update((label as u64).to_le_bytes());
+        self.hasher.update((text.len() as u64).to_le_bytes());
+        self.hasher.update(text.as_bytes());
+        let h = sha(text);
+        if let Some(first) = self.seen.get(&h) {
+            self.duplicates.push((source.to_string(), first.clone()));
+        } else {
+            self.seen.insert(h, source.to_string());
+        }
+    }
+
+    fn finish(self, root: &Path, labels: &[String]) -> Result<CorpusStats> {
+        if labels.len() < 2 {
+            return Err(StanceError::corpus(
+                root,
+                format!(
+                    "need at least two labels, found {} ({})",
+                    labels.len(),
+                    labels.join(", ")
+                ),
+            ));
+        }
+        if let Some(i) = self.counts.iter().position(|&c| c == 0) {
+            return Err(StanceError::corpus(
+                root.join(&labels[i]),
+                format!("label {:?} has no documents", labels[i]),
+            ));
+        }
+        for (dup, first) in &self.duplicates {
+            tracing::warn!("duplicate document: {dup} is identical to {first}");
+        }
+        // The label names are part of the digest so that renaming a label changes it.
+        let mut hasher = self.hasher;
+        for l in labels {
+            hasher.update(l.as_bytes());
+            hasher.update([0]);
+        }
+        Ok(CorpusStats {
+            documents_per_label: self.counts,
+            total_bytes: self.bytes,
+            digest: format!("sha256:{:x}", hasher.finalize()),
+            duplicates: self.duplicates,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, rel: &str, body: &[u8]) {
+        let p = dir.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, body).unwrap();
+    }
+
+    #[test]
+    fn folder_corpus_reads_labels_in_order() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "b/one.txt", b"Title\n\nbody b");
+        write(d.path(), "a/one.txt", b"Title\n\nbody a");
+        write(d.path(), "README.md", b"docs are allowed");
+        let c = Corpus::open(d.path()).unwrap();
+        assert_eq!(c.labels(), ["a", "b"]);
+        assert_eq!(c.stats().documents_per_label, vec![1, 1]);
+        let docs = c.documents().unwrap();
+        assert_eq!(docs[0].label, 0);
+        assert!(docs[0].text.contains("body a"));
+    }
+
+    #[test]
+    fn rejects_bad_folders() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "a/one.txt", b"T\n\nx");
+        let e = Corpus::open(d.path()).unwrap_err().to_string();
+        assert!(e.contains("at least two labels"), "{e}");
+
+        write(d.path(), "stray.txt", b"x");
+        let e = Corpus::open(d.path()).unwrap_err().to_string();
+        assert!(e.contains("stray.txt") && e.contains("stray file"), "{e}");
+        fs::remove_file(d.path().join("stray.txt")).unwrap();
+
+        fs::create_dir_all(d.path().join("b")).unwrap();
+        let e = Corpus::open(d.path()).unwrap_err().to_string();
+        assert!(e.contains("has no documents"), "{e}");
+
+        write(d.path(), "b/bad.txt", &[0xff, 0xfe, 0x41]);
+        let e = Corpus::open(d.path()).unwrap_err().to_string();
+        assert!(e.contains("bad.txt") && e.contains("UTF-8"), "{e}");
+
+        write(d.path(), "b/bad.txt", b"  \n\n ");
+        let e = Corpus::open(d.path()).unwrap_err().to_string();
+        assert!(e.contains("bad.txt") && e.contains("empty"), "{e}");
+    }
+
+    #[test]
+    fn jsonl_reports_line_numbers_and_duplicates() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("c.jsonl");
+        fs::write(
+            &p,
+            "{\"text\":\"same words\",\"label\":\"x\"}\n\n{\"text\":\"same words\",\"label\":\"x\"}\n{\"text\":\"other\",\"label\":\"y\"}\n",
+        )
+        .unwrap();
+        let c = Corpus::open(&p).unwrap();
+        assert_eq!(c.labels(), ["x", "y"]);
+        assert_eq!(c.stats().duplicates.len(), 1);
+        assert!(c.stats().duplicates[0].0.ends_with(":3"));
+
+        fs::write(
+            &p,
+            "{\"text\":\"a\",\"label\":\"x\"}\n{\"text\": 3, \"label\":\"y\"}\n",
+        )
+        .unwrap();
+        let e = Corpus::open(&p).unwrap_err().to_string();
+        assert!(e.contains("c.jsonl:2") && e.contains("string"), "{e}");
+
+        fs::write(&p, "{\"text\":\"a\",\"label\":\"x\"}\n{not json\n").unwrap();
+        let e = Corpus::open(&p).unwrap_err().to_string();
+        assert!(e.contains("c.jsonl:2") && e.contains("malformed"), "{e}");
+    }
+
+    #[test]
+    fn digest_depends_on_content() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "a/1.txt", b"T\n\nalpha");
+        write(d.path(), "b/1.txt", b"T\n\nbeta");
+        let first = Corpus::open(d.path()).unwrap().stats().digest.clone();
+        assert_eq!(first, Corpus::open(d.path()).unwrap().stats().digest);
+        write(d.path(), "b/1.txt", b"T\n\nbeta!");
+        assert_ne!(first, Corpus::open(d.path()).unwrap().stats().digest);
+    }
+}

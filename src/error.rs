@@ -1,0 +1,70 @@
+//! Error types of the library. Every variant names the file, line or argument at fault so that a
+//! user can act on a one-line message without reading logs.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while reading a corpus, training, loading or scoring.
+#[derive(Debug, thiserror::Error)]
+pub enum StanceError {
+    /// A corpus file or folder could not be read, or breaks the corpus rules.
+    #[error("{path}: {reason}")]
+    Corpus { path: PathBuf, reason: String },
+
+    /// A line of a JSONL corpus is not `{"text": ..., "label": ...}`.
+    #[error("{path}:{line}: {reason}")]
+    CorpusLine {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+
+    /// A model artifact is missing, corrupt, truncated or does not fit together.
+    #[error("model artifact {path}: {reason}")]
+    Artifact { path: PathBuf, reason: String },
+
+    /// Hyper-parameters or other arguments outside their valid range.
+    #[error("invalid parameter {name}: {reason}")]
+    Param { name: &'static str, reason: String },
+
+    /// The Hugging Face tokenizer failed to train, load or encode.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+
+    /// linfa failed to fit the naive Bayes model.
+    #[error("naive Bayes fit: {0}")]
+    Fit(String),
+
+    /// Any other I/O failure, with the path it concerns.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl StanceError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        StanceError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corpus(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        StanceError::Corpus {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn artifact(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        StanceError::Artifact {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Result alias used across the library.
+pub type Result<T, E = StanceError> = std::result::Result<T, E>;

@@ -1,0 +1,22 @@
+#![doc = include_str!("../README.md")]
+#![deny(unsafe_code)]
+
+pub mod artifact;
+pub mod classifier;
+pub mod corpus;
+pub mod error;
+pub mod evaluate;
+pub mod failpoint;
+pub mod features;
+pub mod fsutil;
+pub mod leakage;
+pub mod model;
+pub mod params;
+pub mod server;
+pub mod tokenize;
+pub mod train;
+
+pub use classifier::{Classifier, Score, TokenWeight};
+pub use corpus::{Corpus, Document};
+pub use error::{Result, StanceError};
+pub use params::{CheckedParams, TrainParams};

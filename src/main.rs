@@ -1,0 +1,518 @@
+//! The `stance` command: a thin layer over the library. Exit codes: 0 ok, 1 runtime failure,
+//! 2 usage error.
+
+use std::io::{IsTerminal, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{ArgAction, Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use stance::artifact::{self, CvSummary, SaveOptions};
+use stance::evaluate::{cross_validate, evaluate_on, Report};
+use stance::server::routes::classify::ClassifyResponse;
+use stance::server::state::Limits;
+use stance::server::telemetry::{self, LogFormat};
+use stance::server::ServeConfig;
+use stance::{leakage, train, Classifier, Corpus, TrainParams};
+
+/// Scores an article's stance on open versus closed AI models (pro-open, pro-closed, neutral)
+/// with a transparent naive Bayes model, and trains, evaluates and serves that model.
+#[derive(Parser)]
+#[command(name = "stance", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a new model version from a labelled corpus and make it current.
+    Train(TrainArgs),
+    /// Score files or standard input.
+    Classify(ClassifyArgs),
+    /// Cross-validate and/or test on a held-out set.
+    Evaluate(EvaluateArgs),
+    /// List the tokens that most give each label away (corpus artefact check).
+    Leakage(LeakageArgs),
+    /// Serve the HTTP API.
+    Serve(ServeArgs),
+    /// Exit 0 if the local service answers /healthz (for container HEALTHCHECKs).
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Args, Clone)]
+struct HyperParams {
+    /// Additive smoothing of the naive Bayes counts (> 0).
+    #[arg(long, env = "STANCE_ALPHA", default_value_t = TrainParams::default().alpha)]
+    alpha: f64,
+    /// Words seen fewer times than this in the corpus are left out of the vocabulary.
+    #[arg(long, env = "STANCE_MIN_COUNT", default_value_t = TrainParams::default().min_count)]
+    min_count: u64,
+    /// Upper bound on the vocabulary size (and on the number of bigram features).
+    #[arg(long, env = "STANCE_MAX_VOCAB", default_value_t = TrainParams::default().max_vocab)]
+    max_vocab: usize,
+    /// Count each token at most once per document (true) or every occurrence (false).
+    #[arg(long, env = "STANCE_BINARY", default_value_t = TrainParams::default().binary, action = ArgAction::Set)]
+    binary: bool,
+    /// Add adjacent token pairs as features.
+    #[arg(long, env = "STANCE_BIGRAMS", default_value_t = TrainParams::default().bigrams, action = ArgAction::Set)]
+    bigrams: bool,
+    /// Documents per dense chunk fed to linfa's incremental fit; bounds training memory.
+    #[arg(long, env = "STANCE_CHUNK_DOCS", default_value_t = TrainParams::default().chunk_docs)]
+    chunk_docs: usize,
+}
+
+impl HyperParams {
+    fn params(&self) -> TrainParams {
+        TrainParams {
+            alpha: self.alpha,
+            min_count: self.min_count,
+            max_vocab: self.max_vocab,
+            binary: self.binary,
+            bigrams: self.bigrams,
+            chunk_docs: self.chunk_docs,
+        }
+    }
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Corpus: a folder of <label>/*.txt files or a JSONL file of {"text", "label"} lines.
+    #[arg(long, env = "STANCE_DATA", default_value = "training-data")]
+    data: PathBuf,
+    /// Models folder; the new version is written there and CURRENT points to it.
+    #[arg(long, env = "STANCE_MODELS", default_value = "models")]
+    models: PathBuf,
+    #[command(flatten)]
+    hyper: HyperParams,
+    /// Also run K-fold cross-validation and record it in meta.json (0: skip).
+    #[arg(long, env = "STANCE_CV_FOLDS", default_value_t = 0)]
+    cv_folds: usize,
+    /// Seed of the cross-validation shuffle.
+    #[arg(long, env = "STANCE_SEED", default_value_t = 42)]
+    seed: u64,
+    /// Model versions to keep in the models folder, the new one included.
+    #[arg(long, env = "STANCE_KEEP", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    keep: u64,
+}
+
+#[derive(Args)]
+struct ClassifyArgs {
+    /// Files to score; `-` or nothing reads standard input.
+    files: Vec<PathBuf>,
+    /// Models folder whose CURRENT version is used.
+    #[arg(long, env = "STANCE_MODELS", default_value = "models")]
+    models: PathBuf,
+    /// One JSON object per line per document, shaped like the HTTP response plus "file".
+    #[arg(long)]
+    json: bool,
+    /// Show the N tokens per label that pushed hardest toward it.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    explain: usize,
+}
+
+#[derive(Args)]
+struct EvaluateArgs {
+    /// Training corpus (folder or JSONL).
+    #[arg(long, env = "STANCE_DATA", default_value = "training-data")]
+    data: PathBuf,
+    /// Folds of stratified cross-validation (default 5 unless --test is given; 0: skip).
+    #[arg(long)]
+    folds: Option<usize>,
+    /// Held-out test corpus: train on --data, report on this.
+    #[arg(long)]
+    test: Option<PathBuf>,
+    /// Seed of the fold shuffle.
+    #[arg(long, env = "STANCE_SEED", default_value_t = 42)]
+    seed: u64,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    hyper: HyperParams,
+}
+
+#[derive(Args)]
+struct LeakageArgs {
+    /// Corpus (folder or JSONL).
+    #[arg(long, env = "STANCE_DATA", default_value = "training-data")]
+    data: PathBuf,
+    /// Tokens to list per label.
+    #[arg(long, default_value_t = 20)]
+    top: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    hyper: HyperParams,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Models folder; the version named by its CURRENT file is served.
+    #[arg(long, env = "STANCE_MODELS", default_value = "models")]
+    models: PathBuf,
+    /// Address to listen on (the container sets 0.0.0.0:8080). Port 0 picks a free port.
+    #[arg(long, env = "STANCE_BIND", default_value = "127.0.0.1:8080")]
+    bind: String,
+    /// Worker threads (default: one per CPU core).
+    #[arg(long, env = "STANCE_WORKERS")]
+    workers: Option<usize>,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "STANCE_MAX_BODY", default_value_t = 1 << 20)]
+    max_body: usize,
+    /// Largest accepted batch, in documents.
+    #[arg(long, env = "STANCE_MAX_BATCH", default_value_t = 256)]
+    max_batch: usize,
+    /// Largest accepted `explain` value.
+    #[arg(long, env = "STANCE_MAX_EXPLAIN", default_value_t = 100)]
+    max_explain: usize,
+    /// Bearer token for /v1/admin/*; without it the admin routes answer 403.
+    #[arg(long, env = "STANCE_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Seconds a client has to send its request head before the connection is closed.
+    #[arg(long, env = "STANCE_REQUEST_TIMEOUT", default_value_t = 5)]
+    request_timeout: u64,
+    /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
+    #[arg(long, env = "STANCE_SHUTDOWN_TIMEOUT", default_value_t = 20)]
+    shutdown_timeout: u64,
+    /// Seconds an idle keep-alive connection stays open.
+    #[arg(long, env = "STANCE_KEEP_ALIVE", default_value_t = 30)]
+    keep_alive: u64,
+    /// Concurrent connections per worker.
+    #[arg(long, env = "STANCE_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
+    /// Log format.
+    #[arg(long, env = "STANCE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Args)]
+struct HealthcheckArgs {
+    /// The service's listen address; 0.0.0.0 is checked on 127.0.0.1.
+    #[arg(long, env = "STANCE_BIND", default_value = "127.0.0.1:8080")]
+    bind: String,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 3)]
+    timeout: u64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(a) => serve(a),
+        Command::Healthcheck(a) => healthcheck(a),
+        other => {
+            telemetry::init(LogFormat::Text, false, "warn");
+            match other {
+                Command::Train(a) => train_cmd(a),
+                Command::Classify(a) => classify_cmd(a),
+                Command::Evaluate(a) => evaluate_cmd(a),
+                Command::Leakage(a) => leakage_cmd(a),
+                Command::Serve(_) | Command::Healthcheck(_) => unreachable!("handled above"),
+            }
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("stance: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn open_corpus(path: &Path) -> Result<Corpus> {
+    let corpus =
+        Corpus::open(path).with_context(|| format!("cannot use corpus {}", path.display()))?;
+    let dups = corpus.stats().duplicates.len();
+    if dups > 0 {
+        eprintln!(
+            "stance: warning: {dups} exact duplicate document(s) in {}",
+            path.display()
+        );
+    }
+    Ok(corpus)
+}
+
+fn progress_bar(corpus: &Corpus, passes: u64) -> Option<ProgressBar> {
+    if corpus.len() < 2000 || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = ProgressBar::new(corpus.len() as u64 * passes);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{spinner} training [{elapsed_precise}] {wide_bar} {pos}/{len} document passes",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    Some(pb)
+}
+
+fn train_cmd(a: TrainArgs) -> Result<()> {
+    let params = a.hyper.params();
+    let checked = params.clone().check()?;
+    let corpus = open_corpus(&a.data)?;
+    let cv = if a.cv_folds > 0 {
+        let report = cross_validate(&corpus, &checked, a.cv_folds, a.seed)?;
+        Some(CvSummary::from_report(&report, a.cv_folds, a.seed))
+    } else {
+        None
+    };
+    let pb = progress_bar(&corpus, if params.bigrams { 3 } else { 2 });
+    let trained = train::train(&corpus, &checked, pb.as_ref())?;
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let elapsed = trained.elapsed;
+    let meta = artifact::save(
+        &a.models,
+        &trained,
+        corpus.stats(),
+        corpus.labels(),
+        &params,
+        cv.clone(),
+        &SaveOptions {
+            keep: a.keep as usize,
+        },
+    )?;
+    let stats = corpus.stats();
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "trained model {} in {} (CURRENT updated)",
+        meta.version,
+        a.models.display()
+    )?;
+    let per: Vec<String> = meta
+        .documents_per_label
+        .iter()
+        .map(|(l, n)| format!("{l}={n}"))
+        .collect();
+    writeln!(
+        out,
+        "documents   {} ({} total, {:.1} MB)",
+        per.join(" "),
+        corpus.len(),
+        stats.total_bytes as f64 / 1e6
+    )?;
+    writeln!(
+        out,
+        "vocabulary  {} tokens, {} features",
+        meta.vocabulary_size, meta.n_features
+    )?;
+    writeln!(out, "time        {:.2} s", elapsed.as_secs_f64())?;
+    if let Some(cv) = cv {
+        writeln!(
+            out,
+            "cross-val   {} folds (seed {}): accuracy {:.4}, macro-F1 {:.4}, log-loss {:.4}",
+            cv.folds, cv.seed, cv.accuracy, cv.macro_f1, cv.log_loss
+        )?;
+    }
+    Ok(())
+}
+
+fn load_classifier(models: &Path) -> Result<Classifier> {
+    Ok(Classifier::from_artifact(artifact::load_current(models)?))
+}
+
+fn read_input(file: &Path) -> Result<(String, String)> {
+    let (name, bytes) = if file == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("cannot read standard input")?;
+        ("-".to_string(), buf)
+    } else {
+        let bytes =
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        (file.display().to_string(), bytes)
+    };
+    let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{name}: not valid UTF-8"))?;
+    if text.trim().is_empty() {
+        bail!("{name}: empty document");
+    }
+    Ok((name, text))
+}
+
+fn classify_cmd(a: ClassifyArgs) -> Result<()> {
+    let classifier = load_classifier(&a.models)?;
+    let files = if a.files.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        a.files
+    };
+    let mut out = std::io::stdout().lock();
+    for file in &files {
+        let (name, text) = read_input(file)?;
+        let score = classifier.score(&text, a.explain)?;
+        if a.json {
+            let resp = ClassifyResponse::from_score(score, classifier.version(), None);
+            let mut value = serde_json::to_value(resp)?;
+            if let Some(obj) = value.as_object_mut() {
+                obj.insert("file".into(), name.clone().into());
+            }
+            writeln!(out, "{value}")?;
+            continue;
+        }
+        let others: Vec<String> = score
+            .scores
+            .iter()
+            .filter(|(l, _)| *l != score.label)
+            .map(|(l, p)| format!("{l} {p:.3}"))
+            .collect();
+        writeln!(
+            out,
+            "{name}\t{}\t{:.3}\t({})\t{} tokens",
+            score.label,
+            score.confidence,
+            others.join(", "),
+            score.tokens
+        )?;
+        for (label, weights) in score.explanation.iter().flatten() {
+            let list: Vec<String> = weights
+                .iter()
+                .map(|w| format!("{} (+{:.2})", w.token, w.weight))
+                .collect();
+            writeln!(out, "  toward {label}: {}", list.join(", "))?;
+        }
+    }
+    Ok(())
+}
+
+fn print_report(title: &str, report: &Report, json: bool) -> Result<serde_json::Value> {
+    if !json {
+        println!("== {title}\n{report}");
+    }
+    Ok(serde_json::to_value(report)?)
+}
+
+fn evaluate_cmd(a: EvaluateArgs) -> Result<()> {
+    let checked = a.hyper.params().check()?;
+    let corpus = open_corpus(&a.data)?;
+    let folds = a.folds.unwrap_or(if a.test.is_some() { 0 } else { 5 });
+    if folds == 0 && a.test.is_none() {
+        bail!("nothing to evaluate: give --folds K (K >= 2) and/or --test PATH");
+    }
+    let mut json = serde_json::Map::new();
+    if folds > 0 {
+        let report = cross_validate(&corpus, &checked, folds, a.seed)?;
+        let v = print_report(
+            &format!("{folds}-fold cross-validation (seed {})", a.seed),
+            &report,
+            a.json,
+        )?;
+        json.insert(
+            "cross_validation".into(),
+            serde_json::json!({"folds": folds, "seed": a.seed, "report": v}),
+        );
+    }
+    if let Some(test) = &a.test {
+        let test_corpus = open_corpus(test)?;
+        let classifier =
+            Classifier::from_trained(train::train(&corpus, &checked, None)?, "evaluate");
+        let report = evaluate_on(&classifier, test_corpus.labels(), &test_corpus.documents()?)?;
+        let v = print_report(
+            &format!("held-out test set {}", test.display()),
+            &report,
+            a.json,
+        )?;
+        json.insert("test".into(), v);
+    }
+    if a.json {
+        println!("{}", serde_json::Value::Object(json));
+    }
+    Ok(())
+}
+
+fn leakage_cmd(a: LeakageArgs) -> Result<()> {
+    let checked = a.hyper.params().check()?;
+    let corpus = open_corpus(&a.data)?;
+    let classifier = Classifier::from_trained(train::train(&corpus, &checked, None)?, "leakage");
+    let docs = corpus.documents()?;
+    let report = leakage::report(&classifier, &docs, a.top)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    for label in &report {
+        println!(
+            "== {} (top {} tokens by log-likelihood ratio)",
+            label.label, a.top
+        );
+        println!(
+            "{:<24} {:>7} {:>9} {:>14}",
+            "token", "llr", "in label", "max elsewhere"
+        );
+        for t in &label.tokens {
+            println!(
+                "{:<24} {:>7.3} {:>8.1}% {:>13.1}%",
+                t.token,
+                t.llr,
+                t.share_in_label * 100.0,
+                t.max_share_elsewhere * 100.0
+            );
+        }
+        println!();
+    }
+    Ok(())
+}
+
+fn serve(a: ServeArgs) -> Result<()> {
+    telemetry::init(a.log_format, true, "info");
+    let workers = a.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
+    if workers == 0 {
+        bail!("--workers must be at least 1");
+    }
+    let config = ServeConfig {
+        models_dir: a.models,
+        bind: a.bind,
+        workers,
+        limits: Limits {
+            max_body: a.max_body,
+            max_batch: a.max_batch,
+            max_explain: a.max_explain,
+        },
+        admin_token: a.admin_token,
+        request_timeout: Duration::from_secs(a.request_timeout),
+        shutdown_timeout: Duration::from_secs(a.shutdown_timeout),
+        keep_alive: Duration::from_secs(a.keep_alive),
+        max_connections: a.max_connections,
+    };
+    stance::server::run(config)?;
+    Ok(())
+}
+
+fn healthcheck(a: HealthcheckArgs) -> Result<()> {
+    let bind = a
+        .bind
+        .replace("0.0.0.0", "127.0.0.1")
+        .replace("[::]", "[::1]");
+    let addr = bind
+        .to_socket_addrs()
+        .with_context(|| format!("invalid address {bind}"))?
+        .next()
+        .with_context(|| format!("no address for {bind}"))?;
+    let timeout = Duration::from_secs(a.timeout.max(1));
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)
+        .with_context(|| format!("cannot connect to {addr}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(stream, "GET /healthz HTTP/1.0\r\nHost: {bind}\r\n\r\n")?;
+    let mut response = String::new();
+    stream.take(4096).read_to_string(&mut response)?;
+    let status = response.lines().next().unwrap_or("");
+    if status.split_whitespace().nth(1) == Some("200") {
+        Ok(())
+    } else {
+        bail!("unhealthy: {addr} answered {status:?}")
+    }
+}

@@ -1,0 +1,101 @@
+//! Prometheus metrics: request counts and latencies by route, documents and tokens scored, the
+//! model version served and reload outcomes.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// All of the service's metrics, registered in their own registry.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub latency: HistogramVec,
+    pub documents: IntCounter,
+    pub tokens: IntCounter,
+    pub model_info: IntGaugeVec,
+    pub reloads: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "stance_http_requests_total",
+                "HTTP requests by route, method and status",
+            ),
+            &["route", "method", "status"],
+        )
+        .expect("valid metric");
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "stance_http_request_duration_seconds",
+                "HTTP request latency by route",
+            )
+            .buckets(vec![
+                0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+            &["route"],
+        )
+        .expect("valid metric");
+        let documents = IntCounter::new("stance_documents_scored_total", "Documents scored")
+            .expect("valid metric");
+        let tokens = IntCounter::new("stance_tokens_scored_total", "Tokens in scored documents")
+            .expect("valid metric");
+        let model_info = IntGaugeVec::new(
+            Opts::new(
+                "stance_model_info",
+                "The model version being served (value 1)",
+            ),
+            &["version"],
+        )
+        .expect("valid metric");
+        let reloads = IntCounterVec::new(
+            Opts::new("stance_model_reloads_total", "Model reloads by result"),
+            &["result"],
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(documents.clone()),
+            Box::new(tokens.clone()),
+            Box::new(model_info.clone()),
+            Box::new(reloads.clone()),
+        ] {
+            registry.register(c).expect("metric registered once");
+        }
+        for r in ["success", "failure"] {
+            reloads.with_label_values(&[r]);
+        }
+        Metrics {
+            registry,
+            requests,
+            latency,
+            documents,
+            tokens,
+            model_info,
+            reloads,
+        }
+    }
+
+    /// Marks `version` as the one served.
+    pub fn set_model(&self, version: &str) {
+        self.model_info.reset();
+        self.model_info.with_label_values(&[version]).set(1);
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

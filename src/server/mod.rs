@@ -1,0 +1,17 @@
+//! The HTTP service (`stance serve`): actix-web over the core library.
+//!
+//! - [`startup`]: configuration, binding, signals, graceful shutdown;
+//! - [`routes`]: the handlers and the OpenAPI document generated from them;
+//! - [`state`]: the hot-swappable model;
+//! - [`telemetry`]: logs, request ids and per-request metrics;
+//! - [`metrics`]: the Prometheus registry;
+//! - [`error`]: the JSON error type.
+
+pub mod error;
+pub mod metrics;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+pub use startup::{run, ServeConfig, ServeError};

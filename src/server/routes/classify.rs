@@ -1,0 +1,267 @@
+//! `POST /v1/classify` and `POST /v1/classify/batch`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::body::{self, Body};
+use crate::classifier::{Classifier, Score, TokenWeight};
+use crate::server::error::{ApiError, ErrorBody};
+use crate::server::state::AppState;
+
+/// Batches at least this large are spread over all cores.
+const PARALLEL_BATCH: usize = 8;
+
+/// Score one article.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyRequest {
+    /// The article text (UTF-8, non-empty).
+    pub text: String,
+    /// How many tokens per label to return in `explanation` (0 or absent: none).
+    #[serde(default)]
+    pub explain: Option<usize>,
+}
+
+/// A document of a batch, with an optional caller-chosen id echoed back.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchDocument {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub text: String,
+}
+
+/// Score many articles: give either `texts` or `documents`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    #[serde(default)]
+    pub texts: Option<Vec<String>>,
+    #[serde(default)]
+    pub documents: Option<Vec<BatchDocument>>,
+    #[serde(default)]
+    pub explain: Option<usize>,
+}
+
+/// The model that produced a score.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelRef {
+    pub version: String,
+}
+
+/// The stance of one article.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClassifyResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The most probable label.
+    pub label: String,
+    /// Probability of `label`.
+    pub confidence: f64,
+    /// Probability of every label; finite, summing to 1.
+    pub scores: BTreeMap<String, f64>,
+    /// Tokens in the article.
+    pub tokens: usize,
+    /// Tokens the model has never seen (no evidence either way).
+    pub unknown_tokens: usize,
+    pub model: ModelRef,
+    /// Per label, the tokens that pushed hardest toward it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<BTreeMap<String, Vec<TokenWeight>>>,
+}
+
+/// Results in input order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResponse {
+    pub results: Vec<ClassifyResponse>,
+    pub model: ModelRef,
+}
+
+fn check_explain(explain: Option<usize>, max: usize) -> Result<usize, ApiError> {
+    let n = explain.unwrap_or(0);
+    if n > max {
+        return Err(ApiError::unprocessable(
+            "invalid_explain",
+            format!("explain must be between 0 and {max}, got {n}"),
+        ));
+    }
+    Ok(n)
+}
+
+fn check_text(text: &str, what: &str) -> Result<(), ApiError> {
+    if text.trim().is_empty() {
+        return Err(ApiError::unprocessable(
+            "empty_text",
+            format!("{what} is empty"),
+        ));
+    }
+    Ok(())
+}
+
+impl ClassifyResponse {
+    /// The response for a score; the CLI's `--json` output uses the same shape.
+    pub fn from_score(s: Score, version: &str, id: Option<String>) -> Self {
+        ClassifyResponse {
+            id,
+            label: s.label,
+            confidence: s.confidence,
+            scores: s.scores.into_iter().collect(),
+            tokens: s.tokens,
+            unknown_tokens: s.unknown_tokens,
+            model: ModelRef {
+                version: version.to_string(),
+            },
+            explanation: s.explanation.map(|e| e.into_iter().collect()),
+        }
+    }
+}
+
+fn score_one(
+    model: &Classifier,
+    id: Option<String>,
+    text: &str,
+    explain: usize,
+) -> Result<ClassifyResponse, ApiError> {
+    let s = model
+        .score(text, explain)
+        .map_err(|e| ApiError::unprocessable("unscorable_text", e.to_string()))?;
+    Ok(ClassifyResponse::from_score(s, model.version(), id))
+}
+
+fn record(state: &AppState, results: &[ClassifyResponse]) {
+    state.metrics.documents.inc_by(results.len() as u64);
+    state
+        .metrics
+        .tokens
+        .inc_by(results.iter().map(|r| r.tokens as u64).sum());
+}
+
+/// Score one article, sent as JSON or as a raw `text/plain` body.
+#[utoipa::path(
+    post,
+    path = "/v1/classify",
+    tag = "classify",
+    request_body(
+        content(
+            (ClassifyRequest = "application/json"),
+            (String = "text/plain")
+        ),
+    ),
+    responses(
+        (status = 200, description = "The article's stance", body = ClassifyResponse),
+        (status = 400, description = "Malformed JSON or invalid UTF-8", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 415, description = "Content-Type is not JSON or text/plain", body = ErrorBody),
+        (status = 422, description = "Missing, empty or non-string text; bad explain", body = ErrorBody),
+    )
+)]
+pub async fn classify(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (text, explain) = match body::read(&req, payload, state.limits.max_body, true).await? {
+        Body::Json(bytes) => {
+            let r: ClassifyRequest = body::parse_json(&bytes)?;
+            (r.text, r.explain)
+        }
+        Body::Text(t) => (t, None),
+    };
+    let explain = check_explain(explain, state.limits.max_explain)?;
+    check_text(&text, "text")?;
+    let model = state.snapshot();
+    let result = score_one(&model, None, &text, explain)?;
+    record(&state, std::slice::from_ref(&result));
+    Ok(HttpResponse::Ok().json(result))
+}
+
+/// Score many articles at once; results come back in input order.
+#[utoipa::path(
+    post,
+    path = "/v1/classify/batch",
+    tag = "classify",
+    request_body(content = BatchRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "One result per document, in input order", body = BatchResponse),
+        (status = 400, description = "Malformed JSON or invalid UTF-8", body = ErrorBody),
+        (status = 413, description = "Body or batch over the limit", body = ErrorBody),
+        (status = 415, description = "Content-Type is not JSON", body = ErrorBody),
+        (status = 422, description = "Wrong shape, empty batch or empty text", body = ErrorBody),
+    )
+)]
+pub async fn classify_batch(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let Body::Json(bytes) = body::read(&req, payload, state.limits.max_body, false).await? else {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "expected a JSON body",
+        ));
+    };
+    let r: BatchRequest = body::parse_json(&bytes)?;
+    let explain = check_explain(r.explain, state.limits.max_explain)?;
+    let docs: Vec<(Option<String>, String)> = match (r.texts, r.documents) {
+        (Some(t), None) => t.into_iter().map(|t| (None, t)).collect(),
+        (None, Some(d)) => d.into_iter().map(|d| (d.id, d.text)).collect(),
+        _ => {
+            return Err(ApiError::unprocessable(
+                "invalid_request",
+                "give exactly one of \"texts\" or \"documents\"",
+            ))
+        }
+    };
+    if docs.is_empty() {
+        return Err(ApiError::unprocessable(
+            "empty_batch",
+            "the batch has no documents",
+        ));
+    }
+    if docs.len() > state.limits.max_batch {
+        return Err(ApiError::too_large(
+            "batch_too_large",
+            format!(
+                "the batch has {} documents; the limit is {}",
+                docs.len(),
+                state.limits.max_batch
+            ),
+        ));
+    }
+    for (i, (_, t)) in docs.iter().enumerate() {
+        check_text(t, &format!("document {i}"))?;
+    }
+    let model: Arc<Classifier> = state.snapshot();
+    let results = if docs.len() >= PARALLEL_BATCH {
+        let m = model.clone();
+        web::block(move || {
+            docs.into_par_iter()
+                .map(|(id, t)| score_one(&m, id, &t, explain))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                e.to_string(),
+            )
+        })??
+    } else {
+        docs.into_iter()
+            .map(|(id, t)| score_one(&model, id, &t, explain))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    record(&state, &results);
+    Ok(HttpResponse::Ok().json(BatchResponse {
+        results,
+        model: ModelRef {
+            version: model.version().to_string(),
+        },
+    }))
+}

@@ -1,0 +1,72 @@
+//! The HTTP routes, each in its own module, and the table that mounts them.
+
+pub mod admin;
+pub mod body;
+pub mod classify;
+pub mod health;
+pub mod model_info;
+
+use actix_web::{web, HttpResponse};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::error::method_not_allowed;
+use super::state::AppState;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document, generated from the handlers' annotations.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "stance", description = "Scores an article's stance on open versus closed AI models"),
+    paths(
+        classify::classify,
+        classify::classify_batch,
+        model_info::model_info,
+        health::healthz,
+        health::readyz,
+        admin::reload,
+        metrics,
+        openapi_json,
+    ),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+/// Prometheus metrics in the text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "probes", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "probes", responses((status = 200, description = "OpenAPI 3 document", body = serde_json::Value)))]
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+/// Mounts every route; a known path with the wrong method answers 405.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let r =
+        |path: &str| web::resource(path.to_string()).default_service(web::to(method_not_allowed));
+    cfg.service(r("/v1/classify").route(web::post().to(classify::classify)))
+        .service(r("/v1/classify/batch").route(web::post().to(classify::classify_batch)))
+        .service(r("/v1/model").route(web::get().to(model_info::model_info)))
+        .service(r("/v1/admin/reload").route(web::post().to(admin::reload)))
+        .service(r("/healthz").route(web::get().to(health::healthz)))
+        .service(r("/readyz").route(web::get().to(health::readyz)))
+        .service(r("/metrics").route(web::get().to(metrics)))
+        .service(r("/openapi.json").route(web::get().to(openapi_json)));
+}

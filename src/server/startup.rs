@@ -1,0 +1,137 @@
+//! Building and running the server: load the model, bind, serve until SIGTERM or SIGINT (then
+//! drain in-flight requests), reload on SIGHUP.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpServer};
+
+use super::error::not_found;
+use super::routes;
+use super::state::{AppState, Limits};
+use super::telemetry;
+use crate::artifact;
+use crate::classifier::Classifier;
+use crate::error::StanceError;
+
+/// Everything `stance serve` can be told.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub models_dir: PathBuf,
+    pub bind: String,
+    pub workers: usize,
+    pub limits: Limits,
+    pub admin_token: Option<String>,
+    /// A client must send its whole request head within this time.
+    pub request_timeout: Duration,
+    /// On SIGTERM/SIGINT, in-flight requests get this long to finish.
+    pub shutdown_timeout: Duration,
+    pub keep_alive: Duration,
+    /// Concurrent connections per worker.
+    pub max_connections: usize,
+}
+
+/// Why the service could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot load the model: {0}")]
+    Model(#[from] StanceError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs the service until a shutdown signal; blocks the calling thread.
+pub fn run(config: ServeConfig) -> Result<(), ServeError> {
+    actix_web::rt::System::new().block_on(serve(config))
+}
+
+async fn serve(config: ServeConfig) -> Result<(), ServeError> {
+    let started = Instant::now();
+    let artifact = artifact::load_current(&config.models_dir)?;
+    let classifier = Classifier::from_artifact(artifact);
+    let version = classifier.version().to_string();
+    let state = web::Data::new(AppState::new(
+        classifier,
+        config.models_dir.clone(),
+        config.admin_token.clone().filter(|t| !t.is_empty()),
+        config.limits.clone(),
+    ));
+
+    let app_state = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(app_state.clone())
+            .wrap_fn(telemetry::middleware)
+            .configure(routes::configure)
+            .default_service(web::to(not_found))
+    })
+    .workers(config.workers.max(1))
+    .disable_signals()
+    .client_request_timeout(config.request_timeout)
+    .client_disconnect_timeout(Duration::from_secs(1))
+    .keep_alive(config.keep_alive)
+    .max_connections(config.max_connections)
+    .shutdown_timeout(config.shutdown_timeout.as_secs())
+    .bind(&config.bind)
+    .map_err(|source| ServeError::Bind {
+        addr: config.bind.clone(),
+        source,
+    })?;
+    let addrs: Vec<SocketAddr> = server.addrs();
+    let server = server.run();
+    let handle = server.handle();
+    let listening = addrs
+        .iter()
+        .map(|a| format!("http://{a}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    tracing::info!(
+        version = %version,
+        models = %config.models_dir.display(),
+        startup_ms = started.elapsed().as_secs_f64() * 1e3,
+        "stance listening on {listening}, serving model {version} from {}",
+        config.models_dir.display()
+    );
+
+    actix_web::rt::spawn(signals(handle, state.clone()));
+    server.await?;
+    tracing::info!("stance stopped");
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn signals(handle: actix_web::dev::ServerHandle, state: web::Data<AppState>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: draining in-flight requests"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT: draining in-flight requests"); break; }
+            _ = hup.recv() => {
+                let st = state.clone();
+                let _ = web::block(move || st.reload()).await;
+            }
+        }
+    }
+    handle.stop(true).await;
+}
+
+#[cfg(not(unix))]
+async fn signals(handle: actix_web::dev::ServerHandle, _state: web::Data<AppState>) {
+    let _ = tokio::signal::ctrl_c().await;
+    handle.stop(true).await;
+}
