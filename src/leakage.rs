@@ -106,18 +106,14 @@ pub fn giveaways(
     let labels = classifier.labels();
     let (df, n) = document_frequencies(classifier, labels.len(), docs)?;
     let mut out = Vec::new();
-    for f in 0..classifier.features().len() {
-        for ci in 0..labels.len() {
-            let inside = share(df[ci][f], n[ci]);
+    for (ci, label) in labels.iter().enumerate() {
+        for (f, &count) in df[ci].iter().enumerate() {
+            let inside = share(count, n[ci]);
             let outside_ok = (0..labels.len())
                 .filter(|&o| o != ci)
                 .all(|o| share(df[o][f], n[o]) <= max_out);
             if inside >= min_in && outside_ok {
-                out.push((
-                    labels[ci].to_string(),
-                    classifier.feature_name(f as u32),
-                    inside,
-                ));
+                out.push((label.to_string(), classifier.feature_name(f as u32), inside));
             }
         }
     }

@@ -17,7 +17,7 @@ use stance::server::routes::classify::ClassifyResponse;
 use stance::server::state::Limits;
 use stance::server::telemetry::{self, LogFormat};
 use stance::server::ServeConfig;
-use stance::{leakage, train, Classifier, Corpus, TrainParams};
+use stance::{leakage, train, Classifier, Corpus, StanceError, TrainParams};
 
 /// Scores an article's stance on open versus closed AI models (pro-open, pro-closed, neutral)
 /// with a transparent naive Bayes model, and trains, evaluates and serves that model.
@@ -221,10 +221,20 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("stance: error: {e:#}");
-            ExitCode::from(1)
+            let usage = e.downcast_ref::<UsageError>().is_some()
+                || matches!(
+                    e.downcast_ref::<StanceError>(),
+                    Some(StanceError::Param { .. })
+                );
+            ExitCode::from(if usage { 2 } else { 1 })
         }
     }
 }
+
+/// A bad combination of arguments that clap itself cannot see (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
 
 fn open_corpus(path: &Path) -> Result<Corpus> {
     let corpus =
@@ -396,7 +406,10 @@ fn evaluate_cmd(a: EvaluateArgs) -> Result<()> {
     let corpus = open_corpus(&a.data)?;
     let folds = a.folds.unwrap_or(if a.test.is_some() { 0 } else { 5 });
     if folds == 0 && a.test.is_none() {
-        bail!("nothing to evaluate: give --folds K (K >= 2) and/or --test PATH");
+        return Err(UsageError(
+            "nothing to evaluate: give --folds K (K >= 2) and/or --test PATH".into(),
+        )
+        .into());
     }
     let mut json = serde_json::Map::new();
     if folds > 0 {
@@ -470,7 +483,7 @@ fn serve(a: ServeArgs) -> Result<()> {
             .unwrap_or(2)
     });
     if workers == 0 {
-        bail!("--workers must be at least 1");
+        return Err(UsageError("--workers must be at least 1".into()).into());
     }
     let config = ServeConfig {
         models_dir: a.models,

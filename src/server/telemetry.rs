@@ -1,6 +1,7 @@
 //! Logs and per-request telemetry: one log line per request (method, path, status, latency,
 //! request id), the request id echoed in `X-Request-Id`, and the request metrics.
 
+use std::io::IsTerminal;
 use std::time::Instant;
 
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
@@ -25,7 +26,15 @@ pub enum LogFormat {
 pub fn init(format: LogFormat, to_stdout: bool, default_level: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    let builder = fmt().with_env_filter(filter).with_target(false);
+    let ansi = if to_stdout {
+        std::io::stdout().is_terminal()
+    } else {
+        std::io::stderr().is_terminal()
+    };
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(ansi);
     let _ = match (format, to_stdout) {
         (LogFormat::Text, true) => builder.with_writer(std::io::stdout).try_init(),
         (LogFormat::Json, true) => builder

@@ -111,12 +111,17 @@ fn invalid_utf8() -> ApiError {
     ApiError::bad_request("invalid_utf8", "request body is not valid UTF-8")
 }
 
-/// Parses JSON: syntax errors are 400 `invalid_json`, a wrong shape is 422 `invalid_request`.
+/// Parses a JSON object: syntax errors are 400 `invalid_json`; anything well-formed but of the
+/// wrong shape (not an object, missing or mistyped fields) is 422 `invalid_request`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => {
-            ApiError::unprocessable("invalid_request", e.to_string())
-        }
-        _ => ApiError::bad_request("invalid_json", format!("malformed JSON: {e}")),
-    })
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("malformed JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::unprocessable(
+            "invalid_request",
+            "the body must be a JSON object",
+        ));
+    }
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::unprocessable("invalid_request", e.to_string()))
 }

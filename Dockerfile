@@ -1,0 +1,36 @@
+# stance: build with `docker build -t stance .`, run with `docker run -p 8080:8080 stance`.
+
+# ---- build stage -----------------------------------------------------------------------------
+FROM rust:1-slim-bookworm AS build
+WORKDIR /src
+
+# Dependencies first, behind dummy sources, so that a source edit rebuilds in seconds.
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir -p src benches tests/api \
+ && echo 'fn main() {}' > src/main.rs \
+ && touch src/lib.rs README.md \
+ && echo 'fn main() {}' > benches/throughput.rs \
+ && echo 'fn main() {}' > tests/api/main.rs \
+ && cargo build --release --locked --bin stance \
+ && rm -rf src target/release/stance target/release/deps/stance-* target/release/deps/libstance-* \
+           target/release/.fingerprint/stance-*
+
+COPY README.md ./
+COPY src ./src
+RUN cargo build --release --locked --bin stance \
+ && strip target/release/stance
+
+# ---- runtime stage ---------------------------------------------------------------------------
+FROM debian:bookworm-slim
+RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin stance
+COPY --from=build /src/target/release/stance /usr/local/bin/stance
+# The shipped default model; mount another folder and set STANCE_MODELS to serve your own.
+COPY --chown=10001:10001 models /models
+ENV STANCE_MODELS=/models \
+    STANCE_BIND=0.0.0.0:8080 \
+    RUST_LOG=info
+USER 10001:10001
+EXPOSE 8080
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["stance", "healthcheck"]
+CMD ["stance", "serve"]

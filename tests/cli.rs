@@ -1,0 +1,471 @@
+//! The real `stance` binary on small corpora in temp folders: train -> classify -> evaluate,
+//! every bad-corpus case, corrupt artifacts, crashes in the middle of writing, determinism.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::*;
+use stance::artifact;
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .map(|r| {
+            r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn train_classify_evaluate_round_trip() {
+    let t = tempfile::tempdir().unwrap();
+    let (data, models) = (t.path().join("data"), t.path().join("models"));
+    small_corpus(&data);
+    let o = train(&data, &models, &["--cv-folds", "3"]);
+    let out = stdout(&o);
+    assert!(out.contains("neutral=6 pro-closed=6 pro-open=6"), "{out}");
+    assert!(out.contains("cross-val   3 folds"), "{out}");
+    let version = artifact::current_version(&models).unwrap();
+    let meta = artifact::load_current(&models).unwrap().meta;
+    assert_eq!(meta.version, version);
+    assert_eq!(meta.labels, ["neutral", "pro-closed", "pro-open"]);
+    assert!(meta.cross_validation.is_some());
+
+    let article = t.path().join("a.txt");
+    fs::write(
+        &article,
+        "We should audit and fork the open weights and fine tune them locally.",
+    )
+    .unwrap();
+    let o = run(&[
+        "classify",
+        "--models",
+        models.to_str().unwrap(),
+        "--json",
+        "--explain",
+        "3",
+        article.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["label"], "pro-open");
+    assert_eq!(v["file"], article.to_str().unwrap());
+    assert_eq!(v["model"]["version"], version.as_str());
+    let sum: f64 = v["scores"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_f64().unwrap())
+        .sum();
+    assert!((sum - 1.0).abs() < 1e-9);
+    let toward_open = v["explanation"]["pro-open"].as_array().unwrap();
+    assert!(!toward_open.is_empty() && toward_open.len() <= 3);
+
+    // Standard input, human-readable.
+    let mut child = stance()
+        .args(["classify", "--models", models.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"the API lets the lab monitor misuse and revoke access")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    assert!(stdout(&o).starts_with("-\tpro-closed\t"), "{}", stdout(&o));
+
+    let o = run(&[
+        "evaluate",
+        "--data",
+        data.to_str().unwrap(),
+        "--folds",
+        "3",
+        "--min-count",
+        "1",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let r = &v["cross_validation"]["report"];
+    assert_eq!(r["documents"], 18);
+    assert_eq!(r["confusion"].as_array().unwrap().len(), 3);
+
+    let o = run(&[
+        "evaluate",
+        "--data",
+        data.to_str().unwrap(),
+        "--test",
+        data.to_str().unwrap(),
+        "--min-count",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("held-out test set") && stdout(&o).contains("macro-F1"));
+
+    let o = run(&[
+        "leakage",
+        "--data",
+        data.to_str().unwrap(),
+        "--top",
+        "5",
+        "--min-count",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("== pro-open"));
+}
+
+#[test]
+fn training_is_deterministic() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("data");
+    small_corpus(&data);
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    train(&data, &a, &["--bigrams", "true"]);
+    train(&data, &b, &["--bigrams", "true"]);
+    let va = a.join(artifact::current_version(&a).unwrap());
+    let vb = b.join(artifact::current_version(&b).unwrap());
+    assert_eq!(
+        artifact::comparable_content(&va).unwrap(),
+        artifact::comparable_content(&vb).unwrap()
+    );
+    // A different corpus gives a different model.
+    write(
+        &data.join("pro-open/extra.txt"),
+        "Extra\n\nforkable weights",
+    );
+    let c = t.path().join("c");
+    train(&data, &c, &[]);
+    let vc = c.join(artifact::current_version(&c).unwrap());
+    assert_ne!(
+        artifact::comparable_content(&va).unwrap().2,
+        artifact::comparable_content(&vc).unwrap().2
+    );
+}
+
+fn assert_bad_corpus(setup: impl Fn(&Path), needle: &[&str]) {
+    let t = tempfile::tempdir().unwrap();
+    let (data, models) = (t.path().join("data"), t.path().join("models"));
+    small_corpus(&data);
+    setup(&data);
+    let o = run(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--models",
+        models.to_str().unwrap(),
+        "--min-count",
+        "1",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "expected failure; stdout {}",
+        stdout(&o)
+    );
+    let err = stderr(&o);
+    assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
+    for n in needle {
+        assert!(err.contains(n), "{n:?} not in {err}");
+    }
+    assert!(!models.exists(), "nothing may be written for a bad corpus");
+}
+
+#[test]
+fn bad_corpora_fail_before_writing() {
+    assert_bad_corpus(
+        |d| write(&d.join("neutral/bad.txt"), [0x66, 0xff, 0xfe]),
+        &["bad.txt", "UTF-8"],
+    );
+    assert_bad_corpus(
+        |d| write(&d.join("neutral/empty.txt"), " \n"),
+        &["empty.txt", "empty"],
+    );
+    assert_bad_corpus(
+        |d| write(&d.join("notes.txt"), "x"),
+        &["notes.txt", "stray file"],
+    );
+    assert_bad_corpus(
+        |d| fs::create_dir_all(d.join("unlabelled")).unwrap(),
+        &["unlabelled", "no documents"],
+    );
+    assert_bad_corpus(
+        |d| {
+            fs::remove_dir_all(d.join("pro-open")).unwrap();
+            fs::remove_dir_all(d.join("pro-closed")).unwrap();
+        },
+        &["at least two labels"],
+    );
+    assert_bad_corpus(
+        |d| write(&d.join("neutral/image.png"), "x"),
+        &["image.png", ".txt"],
+    );
+}
+
+#[test]
+fn jsonl_corpus_and_its_errors() {
+    let t = tempfile::tempdir().unwrap();
+    let file = t.path().join("c.jsonl");
+    let mut lines = String::new();
+    for (label, text) in [
+        ("yes", "open weights audit fork"),
+        ("yes", "fork the open weights"),
+        ("no", "closed api monitor misuse"),
+        ("no", "monitor misuse with a closed api"),
+        ("no", "monitor misuse with a closed api"),
+    ] {
+        lines.push_str(&serde_json::json!({"text": text, "label": label}).to_string());
+        lines.push('\n');
+    }
+    fs::write(&file, &lines).unwrap();
+    let models = t.path().join("m");
+    let o = run(&[
+        "train",
+        "--data",
+        file.to_str().unwrap(),
+        "--models",
+        models.to_str().unwrap(),
+        "--min-count",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 exact duplicate"),
+        "duplicates are warned about: {}",
+        stderr(&o)
+    );
+
+    fs::write(&file, format!("{lines}{{\"text\": \"x\", \"label\": 5}}\n")).unwrap();
+    let o = run(&[
+        "train",
+        "--data",
+        file.to_str().unwrap(),
+        "--models",
+        models.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("c.jsonl:6"), "{}", stderr(&o));
+}
+
+#[test]
+fn usage_errors_exit_2_and_runtime_errors_exit_1() {
+    let o = run(&["train", "--alpha"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["train", "--keep", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["train", "--alpha=-1", "--data", "/nonexistent"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("alpha"), "{}", stderr(&o));
+    let o = run(&["evaluate", "--folds", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["train", "--data", "/nonexistent-corpus"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("/nonexistent-corpus"), "{}", stderr(&o));
+    let o = run(&[
+        "classify",
+        "--models",
+        "/nonexistent-models",
+        "/etc/hostname",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("/nonexistent-models/CURRENT"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["classify", "--models", "models", "/nonexistent-article.txt"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("/nonexistent-article.txt"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn corrupt_artifacts_are_refused_with_the_file_named() {
+    let t = tempfile::tempdir().unwrap();
+    let (data, models) = (t.path().join("data"), t.path().join("models"));
+    small_corpus(&data);
+    train(&data, &models, &[]);
+    let dir = models.join(artifact::current_version(&models).unwrap());
+    let pristine = t.path().join("pristine");
+    copy_dir(&dir, &pristine);
+    let classify = || {
+        run(&[
+            "classify",
+            "--models",
+            models.to_str().unwrap(),
+            "/etc/hostname",
+        ])
+    };
+    assert!(classify().status.success());
+
+    type Damage = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Damage, &str)> = vec![
+        (
+            "truncated model",
+            Box::new(|d: &Path| {
+                let b = fs::read(d.join("model.json")).unwrap();
+                fs::write(d.join("model.json"), &b[..b.len() / 2]).unwrap();
+            }),
+            "model.json",
+        ),
+        (
+            "altered tokenizer",
+            Box::new(|d: &Path| {
+                let s = fs::read_to_string(d.join("tokenizer.json")).unwrap();
+                fs::write(
+                    d.join("tokenizer.json"),
+                    s.replacen("\"audit\"", "\"audlt\"", 1),
+                )
+                .unwrap();
+            }),
+            "tokenizer.json",
+        ),
+        (
+            "unknown format",
+            Box::new(|d: &Path| {
+                let s = fs::read_to_string(d.join("meta.json")).unwrap();
+                fs::write(
+                    d.join("meta.json"),
+                    s.replace("\"format_version\": 1", "\"format_version\": 99"),
+                )
+                .unwrap();
+            }),
+            "format_version 99",
+        ),
+        (
+            "missing meta",
+            Box::new(|d: &Path| fs::remove_file(d.join("meta.json")).unwrap()),
+            "meta.json",
+        ),
+        (
+            "labels removed",
+            Box::new(|d: &Path| {
+                let s = fs::read_to_string(d.join("meta.json")).unwrap();
+                fs::write(d.join("meta.json"), s.replace("\"labels\"", "\"labelz\"")).unwrap();
+            }),
+            "labels",
+        ),
+    ];
+    for (name, damage, needle) in cases {
+        fs::remove_dir_all(&dir).unwrap();
+        copy_dir(&pristine, &dir);
+        damage(&dir);
+        let o = classify();
+        assert_eq!(o.status.code(), Some(1), "{name} must be refused");
+        assert!(stderr(&o).contains(needle), "{name}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn width_mismatch_is_refused_even_with_matching_digests() {
+    use sha2::{Digest, Sha256};
+    let t = tempfile::tempdir().unwrap();
+    let (data, models) = (t.path().join("data"), t.path().join("models"));
+    small_corpus(&data);
+    train(&data, &models, &[]);
+    let dir = models.join(artifact::current_version(&models).unwrap());
+    let mut model: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("model.json")).unwrap()).unwrap();
+    model["features"]["vocab_size"] = serde_json::json!(3);
+    let body = model.to_string();
+    fs::write(dir.join("model.json"), &body).unwrap();
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("meta.json")).unwrap()).unwrap();
+    meta["files"]["model.json"] = format!("sha256:{:x}", Sha256::digest(body.as_bytes())).into();
+    fs::write(dir.join("meta.json"), meta.to_string()).unwrap();
+    let err = artifact::load_current(&models).err().unwrap().to_string();
+    assert!(
+        err.contains("model.json") && err.contains("vocabulary"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_crash_mid_write_never_leaves_a_half_model_in_service() {
+    let t = tempfile::tempdir().unwrap();
+    let (data, models) = (t.path().join("data"), t.path().join("models"));
+    small_corpus(&data);
+    train(&data, &models, &[]);
+    let before = artifact::current_version(&models).unwrap();
+    write(
+        &data.join("pro-open/new.txt"),
+        "New\n\nmore open weights to fork",
+    );
+    for stage in [
+        "after-tokenizer.json",
+        "after-model.json",
+        "after-meta.json",
+        "before-pointer",
+        "before-rename",
+    ] {
+        let o = stance()
+            .args([
+                "train",
+                "--data",
+                data.to_str().unwrap(),
+                "--models",
+                models.to_str().unwrap(),
+                "--min-count",
+                "1",
+            ])
+            .env("STANCE_CRASH_AT", stage)
+            .output()
+            .unwrap();
+        assert!(
+            !o.status.success(),
+            "{stage}: the simulated crash must kill the run"
+        );
+        let current = artifact::current_version(&models).unwrap();
+        artifact::load_current(&models)
+            .unwrap_or_else(|e| panic!("{stage}: CURRENT must name a complete model: {e}"));
+        if stage != "before-pointer" {
+            assert_eq!(
+                current, before,
+                "{stage}: the pointer must still name the old version"
+            );
+        }
+        for v in artifact::list_versions(&models).unwrap() {
+            artifact::load_version(&models.join(&v))
+                .unwrap_or_else(|e| panic!("{stage}: {v} is half-written: {e}"));
+        }
+    }
+    // The next successful run cleans up leftovers of the crashed ones.
+    train(&data, &models, &[]);
+    assert!(
+        listing(&models)
+            .iter()
+            .all(|n| !n.starts_with(".partial-") && !n.starts_with(".stance-")),
+        "{:?}",
+        listing(&models)
+    );
+}
+
+#[test]
+fn retention_keeps_the_newest_versions() {
+    let t = tempfile::tempdir().unwrap();
+    let (data, models) = (t.path().join("data"), t.path().join("models"));
+    small_corpus(&data);
+    for _ in 0..4 {
+        train(&data, &models, &["--keep", "2"]);
+    }
+    let versions = artifact::list_versions(&models).unwrap();
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    assert_eq!(
+        versions.last().unwrap(),
+        &artifact::current_version(&models).unwrap()
+    );
+}

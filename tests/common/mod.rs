@@ -1,0 +1,110 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The reference essay, when the shared folder is present next to the repository.
+pub fn reference_essay() -> Option<String> {
+    let p = root().join("../shared/reference/reference-essay.txt");
+    fs::read_to_string(p).ok()
+}
+
+pub fn stance() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_stance"))
+}
+
+pub fn run(args: &[&str]) -> Output {
+    stance().args(args).output().expect("stance runs")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Writes a file, creating its folders.
+pub fn write(path: &Path, body: impl AsRef<[u8]>) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, body).unwrap();
+}
+
+/// A small three-label corpus whose labels are easy to tell apart.
+pub fn small_corpus(dir: &Path) {
+    let open = [
+        "Open weights let every lab audit, fork and fine tune the model on its own hardware.",
+        "Publishing the weights means researchers can reproduce results and audit the model.",
+        "A community that can fork and fine tune open weights moves faster than any single lab.",
+        "Open models run on local hardware, so no vendor lock-in and full audit of the weights.",
+        "Anyone can inspect open weights; transparency and reproducible research follow.",
+        "Fine tune the open weights locally, audit them, fork them: that is how research advances.",
+    ];
+    let closed = [
+        "Keeping the model behind an API lets the lab monitor misuse and revoke access.",
+        "Released weights cannot be recalled; a hosted API with monitoring is the safer path.",
+        "Misuse monitoring, staged access and revocation only work when the model stays closed.",
+        "An API lets the provider patch safety problems for every user at once and monitor misuse.",
+        "Closed models with monitoring and access revocation keep dangerous capabilities contained.",
+        "The safer choice is a hosted API: the lab can monitor misuse and revoke bad actors.",
+    ];
+    let neutral = [
+        "The conference panel discussed both release strategies and reported survey numbers.",
+        "Analysts counted the market share of hosted and downloadable models in the last quarter.",
+        "The report defines terms used in the debate and lists figures from each survey.",
+        "A survey of developers reported usage numbers for several model families this quarter.",
+        "The panel report summarised market figures and definitions without recommending either.",
+        "Quarterly figures show spending on both kinds of models; analysts reported the survey.",
+    ];
+    for (label, docs) in [
+        ("pro-open", open),
+        ("pro-closed", closed),
+        ("neutral", neutral),
+    ] {
+        for (i, d) in docs.iter().enumerate() {
+            write(
+                &dir.join(label).join(format!("doc-{i}.txt")),
+                format!("Title {i}\n\n{d}\n"),
+            );
+        }
+    }
+}
+
+/// Trains `data` into `models` with the debug binary, asserting success.
+pub fn train(data: &Path, models: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--models",
+        models.to_str().unwrap(),
+        "--min-count",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert!(o.status.success(), "train failed: {}", stderr(&o));
+    o
+}
+
+/// Copies a folder tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            fs::copy(e.path(), target).unwrap();
+        }
+    }
+}

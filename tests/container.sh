@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Builds the image and exercises it for real: serve, score, bad request, retrain into a mounted
+# folder, reload (SIGHUP and admin API), SIGTERM drain, HEALTHCHECK, image size.
+# Uses docker when a daemon answers, podman otherwise. Always removes what it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if docker info >/dev/null 2>&1; then
+  ENGINE=docker; BUILD_FLAGS=()
+elif command -v podman >/dev/null 2>&1; then
+  ENGINE=podman; BUILD_FLAGS=(--format docker)
+else
+  echo "container.sh: neither a docker daemon nor podman is available" >&2
+  exit 1
+fi
+
+TAG="stance:smoke-$$"
+NAME="stance-smoke-$$"
+WORK="$(mktemp -d)"
+LOAD_PID=""
+cleanup() {
+  [ -n "$LOAD_PID" ] && kill "$LOAD_PID" 2>/dev/null || true
+  $ENGINE rm -f "$NAME" >/dev/null 2>&1 || true
+  $ENGINE rmi -f "$TAG" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() { echo "container.sh: FAIL: $*" >&2; $ENGINE logs "$NAME" 2>&1 | tail -20 >&2 || true; exit 1; }
+step() { echo "container.sh: $*"; }
+
+step "building $TAG with $ENGINE"
+t0=$(date +%s)
+$ENGINE build "${BUILD_FLAGS[@]}" -t "$TAG" . >"$WORK/build.log" 2>&1 || { tail -40 "$WORK/build.log"; fail "build"; }
+step "built in $(( $(date +%s) - t0 )) s"
+
+size=$($ENGINE image inspect "$TAG" --format '{{.Size}}')
+step "image size $(( size / 1000000 )) MB"
+[ "$size" -lt 100000000 ] || fail "image is $size bytes (limit 100 MB)"
+
+step "baked-in default model classifies from stdin"
+echo "Publishing the weights lets every lab audit and fork the model." \
+  | $ENGINE run -i --rm "$TAG" stance classify --json | grep -q '"label"' || fail "classify in the image"
+
+step "usage errors exit 2 inside the image"
+set +e; $ENGINE run --rm "$TAG" stance train --alpha >/dev/null 2>&1; rc=$?; set -e
+[ "$rc" = 2 ] || fail "expected exit 2, got $rc"
+
+# A writable models folder for the non-root user (uid 10001) of the image.
+mkdir -p "$WORK/models"
+cp -r models/. "$WORK/models/"
+chmod -R a+rwX "$WORK/models"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+BASE="http://127.0.0.1:$PORT"
+
+step "running on $BASE with a mounted models folder"
+$ENGINE run -d --name "$NAME" -p "127.0.0.1:$PORT:8080" \
+  -v "$WORK/models:/models" -e STANCE_MODELS=/models -e STANCE_ADMIN_TOKEN=smoke-token \
+  "$TAG" >/dev/null
+for _ in $(seq 1 100); do
+  curl -fsS "$BASE/readyz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fsS "$BASE/readyz" | grep -q '"ready"' || fail "never became ready"
+[ "$($ENGINE inspect "$NAME" --format '{{.Config.User}}')" = "10001:10001" ] || fail "not running as uid 10001"
+
+step "HEALTHCHECK passes"
+if [ "$ENGINE" = podman ]; then
+  podman healthcheck run "$NAME" >/dev/null || fail "healthcheck"
+else
+  $ENGINE exec "$NAME" stance healthcheck || fail "healthcheck"
+fi
+
+step "a real article is scored"
+ARTICLE="$WORK/article.txt"
+if [ -f ../shared/reference/reference-essay.txt ]; then
+  cp ../shared/reference/reference-essay.txt "$ARTICLE"; want=pro-open
+else
+  cp "$(ls training-data/pro-open/*.txt | head -1)" "$ARTICLE"; want=pro-open
+fi
+out=$(curl -fsS -H 'Content-Type: text/plain' --data-binary @"$ARTICLE" "$BASE/v1/classify")
+echo "$out" | python3 -c "import json,sys; v=json.load(sys.stdin); assert v['label']=='$want', v; assert abs(sum(v['scores'].values())-1)<1e-9" \
+  || fail "unexpected answer: $out"
+
+step "a bad request gets a JSON 4xx"
+code=$(curl -s -o "$WORK/err.json" -w '%{http_code}' -H 'Content-Type: application/json' -d '{"text": 5}' "$BASE/v1/classify")
+[ "$code" = 422 ] && grep -q '"invalid_request"' "$WORK/err.json" || fail "expected 422, got $code $(cat "$WORK/err.json")"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -d '{"text": ' "$BASE/v1/classify")
+[ "$code" = 400 ] || fail "expected 400, got $code"
+
+v0=$(cat "$WORK/models/CURRENT")
+step "retraining into the mounted folder with the same image"
+$ENGINE run --rm -v "$WORK/models:/models" -v "$PWD/training-data:/data:ro" "$TAG" \
+  stance train --data /data --models /models --alpha 0.8 >"$WORK/train.log" 2>&1 || { cat "$WORK/train.log"; fail "train"; }
+v1=$(cat "$WORK/models/CURRENT")
+[ "$v1" != "$v0" ] || fail "train did not move CURRENT"
+
+step "SIGHUP reloads the running container onto $v1"
+$ENGINE kill -s HUP "$NAME" >/dev/null
+for _ in $(seq 1 100); do
+  curl -fsS "$BASE/v1/model" | grep -q "\"$v1\"" && break
+  sleep 0.1
+done
+curl -fsS "$BASE/v1/model" | grep -q "\"$v1\"" || fail "SIGHUP did not reload"
+
+step "admin reload after another retrain"
+$ENGINE run --rm -v "$WORK/models:/models" -v "$PWD/training-data:/data:ro" "$TAG" \
+  stance train --data /data --models /models --alpha 0.9 >/dev/null 2>&1 || fail "second train"
+v2=$(cat "$WORK/models/CURRENT")
+curl -fsS -X POST -H 'Authorization: Bearer smoke-token' "$BASE/v1/admin/reload" | grep -q "\"$v2\"" || fail "admin reload"
+
+step "SIGTERM during requests: clean exit, no server errors"
+( for i in $(seq 1 2000); do
+    curl -s -o /dev/null -w '%{http_code}\n' -H 'Content-Type: text/plain' --data-binary @"$ARTICLE" "$BASE/v1/classify" || true
+  done >"$WORK/codes.txt" ) &
+LOAD_PID=$!
+sleep 1
+$ENGINE stop -t 20 "$NAME" >/dev/null
+kill "$LOAD_PID" 2>/dev/null || true; wait "$LOAD_PID" 2>/dev/null || true; LOAD_PID=""
+exit_code=$($ENGINE inspect "$NAME" --format '{{.State.ExitCode}}')
+[ "$exit_code" = 0 ] || fail "exit code $exit_code after SIGTERM"
+ok=$(grep -c '^200$' "$WORK/codes.txt" || true)
+bad=$(grep -c '^5' "$WORK/codes.txt" || true)
+[ "$ok" -gt 0 ] || fail "no request succeeded during the drain test"
+[ "$bad" = 0 ] || fail "$bad server errors during shutdown"
+$ENGINE logs "$NAME" 2>&1 | grep -q "SIGTERM" || fail "no SIGTERM log line"
+step "$ok requests answered 200 around the stop, 0 server errors, exit code 0"
+
+echo "container.sh: 1 passed, 0 failed"

@@ -1,0 +1,99 @@
+//! The sparse scorer must equal linfa's own `joint_log_likelihood` on every corpus document, and
+//! probabilities must stay finite and sum to 1 for any length (linfa-bayes 0.8.1's
+//! `predict_proba` does not).
+
+mod common;
+
+use linfa_bayes::NaiveBayes;
+use ndarray::Array2;
+use stance::{artifact, Classifier};
+
+fn shipped() -> (Classifier, linfa_bayes::MultinomialNb<f64, usize>) {
+    let a = artifact::load_current(&common::root().join("models")).unwrap();
+    let linfa = a.model.to_linfa().unwrap();
+    (Classifier::from_artifact(a), linfa)
+}
+
+#[test]
+fn sparse_scores_equal_linfa_on_every_corpus_document() {
+    let (c, linfa) = shipped();
+    let corpus = stance::Corpus::open(&common::root().join("training-data")).unwrap();
+    let width = c.features().len();
+    let mut checked = 0;
+    corpus
+        .for_each(|d| {
+            let ids = c.encode(&d.text)?;
+            let mut row = Array2::<f64>::zeros((1, width));
+            for (f, n) in c.features().counts(&ids) {
+                row[[0, f as usize]] = n;
+            }
+            let theirs = linfa.joint_log_likelihood(row.view());
+            let ours = c.joint_log_likelihood(&d.text)?;
+            for (class, v) in ours.iter().enumerate() {
+                let t = theirs[&class][0];
+                let rel = (v - t).abs() / t.abs().max(1.0);
+                assert!(
+                    rel < 1e-9,
+                    "{}: class {class}: ours {v} linfa {t}",
+                    d.source
+                );
+            }
+            checked += 1;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(checked, corpus.len());
+}
+
+#[test]
+fn probabilities_are_finite_and_sum_to_one_for_a_megabyte_article() {
+    let (c, linfa) = shipped();
+    let paragraph = "Open weights let anyone audit the model, while a hosted API lets the provider monitor misuse. ";
+    let text = paragraph.repeat((1 << 20) / paragraph.len() + 1);
+    assert!(text.len() >= 1 << 20);
+    let s = c.score(&text, 5).unwrap();
+    let sum: f64 = s.scores.iter().map(|(_, p)| p).sum();
+    assert!(
+        s.scores.iter().all(|(_, p)| p.is_finite() && *p >= 0.0),
+        "{:?}",
+        s.scores
+    );
+    assert!((sum - 1.0).abs() < 1e-9, "sum {sum}");
+    assert!(s.confidence.is_finite());
+
+    // With raw counts (every occurrence), linfa's own predict_proba overflows on this document
+    // while log-sum-exp over the same joint log-likelihoods does not.
+    let ids = c.encode(&text).unwrap();
+    let mut occ = Vec::new();
+    c.features().occurrences(&ids, &mut occ);
+    let mut row = Array2::<f64>::zeros((1, c.features().len()));
+    for &f in &occ {
+        row[[0, f as usize]] += 1.0;
+    }
+    let (p, _) = linfa.predict_proba(row.view());
+    assert!(
+        p.iter().any(|v| !v.is_finite()),
+        "linfa's exp-sum-ln was expected to overflow: {p:?}"
+    );
+    let ours = stance::model::posterior(&c.model().joint_log_likelihood(&occ));
+    assert!(ours.iter().all(|v| v.is_finite()));
+    assert!((ours.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+}
+
+#[test]
+fn degenerate_articles_get_finite_answers() {
+    let (c, _) = shipped();
+    for text in [
+        "!!! ??? ...",
+        "🤖🤖🤖 👍",
+        "\0\0\0",
+        "完全に未知の単語だけ",
+        "zzqxv qqqxz vvzzq",
+        "a",
+    ] {
+        let s = c.score(text, 3).unwrap();
+        let sum: f64 = s.scores.iter().map(|(_, p)| p).sum();
+        assert!(s.scores.iter().all(|(_, p)| p.is_finite()), "{text:?}");
+        assert!((sum - 1.0).abs() < 1e-9, "{text:?}");
+    }
+}
