@@ -18,8 +18,33 @@ pub struct ClassStats {
     pub label: String,
     pub class_count: usize,
     pub prior: f64,
+    /// Written as integers (they are sums of integer counts), which keeps `model.json` small.
+    #[serde(with = "integer_counts")]
     pub feature_count: Vec<f64>,
     pub feature_log_prob: Vec<f64>,
+}
+
+/// Serializes feature counts as integers and reads them back as floats.
+mod integer_counts {
+    use serde::{de::Error as _, ser::Error as _, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        if let Some(bad) = v
+            .iter()
+            .find(|x| !(x.fract() == 0.0 && **x >= 0.0 && **x < 9.0e15))
+        {
+            return Err(S::Error::custom(format!(
+                "feature count {bad} is not a whole number"
+            )));
+        }
+        s.collect_seq(v.iter().map(|x| *x as u64))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        let v = Vec::<u64>::deserialize(d)
+            .map_err(|e| D::Error::custom(format!("feature_count: {e}")))?;
+        Ok(v.into_iter().map(|x| x as f64).collect())
+    }
 }
 
 /// A fitted model with its per-feature tables precomputed for scoring and explaining.

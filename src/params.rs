@@ -29,11 +29,11 @@ pub struct TrainParams {
 impl Default for TrainParams {
     fn default() -> Self {
         TrainParams {
-            alpha: 0.5,
-            min_count: 2,
+            alpha: 0.25,
+            min_count: 1,
             max_vocab: 100_000,
             binary: true,
-            bigrams: false,
+            bigrams: true,
             chunk_docs: 256,
         }
     }

@@ -162,16 +162,25 @@ fn no_token_gives_a_label_away() {
         Classifier::from_artifact(artifact::load_current(&common::root().join("models")).unwrap());
     let found = leakage::giveaways(&c, &docs, 0.5, 0.02).unwrap();
     assert!(found.is_empty(), "label-giveaway tokens: {found:?}");
-    // The same check flags a planted sign-off.
-    let mut planted = docs.clone();
+    // The same check flags a planted sign-off: a word rare outside "neutral" (taken from the
+    // leakage report) appended to every neutral piece.
     let target = corpus.labels().iter().position(|l| l == "neutral").unwrap();
+    let report = leakage::report(&c, &docs, 50).unwrap();
+    let word = report[target]
+        .tokens
+        .iter()
+        .find(|t| !t.token.contains(' ') && t.max_share_elsewhere <= 0.02)
+        .expect("a neutral-only word")
+        .token
+        .clone();
+    let mut planted = docs.clone();
     for d in planted.iter_mut().filter(|d| d.label == target) {
-        d.text.push_str("\n\nthe end");
+        d.text.push_str(&format!("\n\n{word}"));
     }
     let flagged = leakage::giveaways(&c, &planted, 0.5, 0.02).unwrap();
     assert!(
-        flagged.iter().any(|(l, t, _)| l == "neutral" && t == "end"),
-        "{flagged:?}"
+        flagged.iter().any(|(l, t, _)| l == "neutral" && *t == word),
+        "{word}: {flagged:?}"
     );
 }
 

@@ -68,9 +68,10 @@ impl AppState {
             Ok(a) => {
                 let classifier = Classifier::from_artifact(a);
                 let version = classifier.version().to_string();
-                self.model.store(Arc::new(classifier));
+                // Metrics first, so that whoever sees the new model also sees it counted.
                 self.metrics.set_model(&version);
                 self.metrics.reloads.with_label_values(&["success"]).inc();
+                self.model.store(Arc::new(classifier));
                 tracing::info!(previous = %previous, version = %version, "model reloaded");
                 Ok(Reloaded { previous, version })
             }
