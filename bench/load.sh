@@ -34,6 +34,6 @@ trap 'kill $PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
 
 echo "article: $ARTICLE ($(wc -c <"$ARTICLE") bytes), $CONNS connections, ${DURATION}s, log level ${RUST_LOG:-warn}"
-wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s "$OUT/post.lua" "http://127.0.0.1:$PORT/v1/classify" | tee "$OUT/wrk.txt"
+wrk -t${WRK_THREADS:-2} -c"$CONNS" -d"${DURATION}s" --latency -s "$OUT/post.lua" "http://127.0.0.1:$PORT/v1/classify" | tee "$OUT/wrk.txt"
 echo "server RSS now: $(awk '/VmRSS/{print $2, $3}' /proc/$PID/status), peak: $(awk '/VmHWM/{print $2, $3}' /proc/$PID/status)"
 curl -fsS "http://127.0.0.1:$PORT/metrics" | grep -E '^stance_http_requests_total.*classify' || true

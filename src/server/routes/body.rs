@@ -114,14 +114,25 @@ fn invalid_utf8() -> ApiError {
 /// Parses a JSON object: syntax errors are 400 `invalid_json`; anything well-formed but of the
 /// wrong shape (not an object, missing or mistyped fields) is 422 `invalid_request`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("malformed JSON: {e}")))?;
-    if !value.is_object() {
-        return Err(ApiError::unprocessable(
+    let starts_as_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if starts_as_object {
+        // The common case, parsed straight into the request type.
+        return serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => {
+                ApiError::unprocessable("invalid_request", e.to_string())
+            }
+            _ => ApiError::bad_request("invalid_json", format!("malformed JSON: {e}")),
+        });
+    }
+    // Anything else is an error; parse it only to tell malformed JSON from a non-object.
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(_) => Err(ApiError::unprocessable(
             "invalid_request",
             "the body must be a JSON object",
-        ));
+        )),
+        Err(e) => Err(ApiError::bad_request(
+            "invalid_json",
+            format!("malformed JSON: {e}"),
+        )),
     }
-    serde_json::from_value(value)
-        .map_err(|e| ApiError::unprocessable("invalid_request", e.to_string()))
 }
