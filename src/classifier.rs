@@ -105,20 +105,29 @@ impl Classifier {
 
     fn jll_of_ids(&self, ids: &[u32]) -> Vec<f64> {
         if self.features.binary() {
-            let counts = self.features.counts(ids);
-            self.model.joint_log_likelihood_counts(&counts)
+            self.model
+                .joint_log_likelihood_counts(&self.features.counts(ids))
         } else {
-            let mut occ = Vec::with_capacity(ids.len());
-            self.features.occurrences(ids, &mut occ);
-            self.model.joint_log_likelihood(&occ)
+            self.occurrence_jll(ids)
         }
+    }
+
+    fn occurrence_jll(&self, ids: &[u32]) -> Vec<f64> {
+        let mut occ = Vec::with_capacity(ids.len());
+        self.features.occurrences(ids, &mut occ);
+        self.model.joint_log_likelihood(&occ)
     }
 
     /// Scores a text; with `explain > 0`, also lists up to that many tokens per label that pushed
     /// hardest toward it.
     pub fn score(&self, text: &str, explain: usize) -> Result<Score> {
         let ids = self.encode(text)?;
-        let jll = self.jll_of_ids(&ids);
+        // Sorted counts serve both a binary model and the explanation; compute them once.
+        let counts = (self.features.binary() || explain > 0).then(|| self.features.counts(&ids));
+        let jll = match &counts {
+            Some(c) if self.features.binary() => self.model.joint_log_likelihood_counts(c),
+            _ => self.occurrence_jll(&ids),
+        };
         let probs = posterior(&jll);
         let best = probs
             .iter()
@@ -136,12 +145,13 @@ impl Classifier {
                 .collect(),
             tokens: ids.len(),
             unknown_tokens: ids.iter().filter(|&&i| i == unk).count(),
-            explanation: (explain > 0).then(|| self.explain(&ids, explain)),
+            explanation: counts
+                .filter(|_| explain > 0)
+                .map(|c| self.explain(&c, explain)),
         })
     }
 
-    fn explain(&self, ids: &[u32], n: usize) -> Vec<(String, Vec<TokenWeight>)> {
-        let counts = self.features.counts(ids);
+    fn explain(&self, counts: &[(u32, f64)], n: usize) -> Vec<(String, Vec<TokenWeight>)> {
         self.labels()
             .iter()
             .enumerate()
