@@ -236,8 +236,9 @@ impl NbModel {
         for &(f, n) in counts {
             let f = f as usize;
             if f < self.n_features {
-                for (ci, acc) in jll.iter_mut().enumerate() {
-                    *acc += n * self.log_prob[f * k + ci];
+                let row = &self.log_prob[f * k..f * k + k];
+                for (acc, lp) in jll.iter_mut().zip(row) {
+                    *acc += n * lp;
                 }
             }
         }
