@@ -3,19 +3,13 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+
+pub use crate::common::{copy_dir, reference_essay, root};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const TOKEN: &str = "test-admin-token";
-
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-pub fn reference_essay() -> Option<String> {
-    std::fs::read_to_string(root().join("../shared/reference/reference-essay.txt")).ok()
-}
 
 /// A running server; killed when dropped.
 pub struct Server {
@@ -24,19 +18,6 @@ pub struct Server {
     pub models: PathBuf,
     pub logs: Arc<Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
-}
-
-pub fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
 }
 
 impl Server {
@@ -55,7 +36,7 @@ impl Server {
             "2".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_stance"))
+        let mut child = crate::common::stance()
             .args(&args)
             .env_remove("STANCE_ADMIN_TOKEN")
             .env("RUST_LOG", "info")
@@ -146,7 +127,7 @@ pub fn retrain(models: &Path, extra: &[&str]) -> String {
         models.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    let o = Command::new(env!("CARGO_BIN_EXE_stance"))
+    let o = crate::common::stance()
         .current_dir(root())
         .args(&args)
         .output()

@@ -1,5 +1,7 @@
 //! Black-box tests of `stance serve` over real HTTP on an ephemeral port.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod helpers;
 
 use std::collections::HashSet;
