@@ -5,15 +5,25 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 const VALIDATOR: &str = "kubernetes-validate==1.37.0";
 
-fn validator() -> PathBuf {
+/// The validator's path, installing it once per test process. The tests in this
+/// file run in parallel, so the install sits behind a `OnceLock`: two threads
+/// creating the same venv at once fail with "File exists".
+fn validator() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(install_validator)
+}
+
+fn install_validator() -> PathBuf {
     let venv = common::root().join("target/k8s-venv");
     let bin = venv.join("bin/kubernetes-validate");
     if !bin.exists() {
+        // `--clear` rebuilds a venv left half-made by an interrupted run.
         let ok = Command::new("python3")
-            .args(["-m", "venv"])
+            .args(["-m", "venv", "--clear"])
             .arg(&venv)
             .status()
             .map(|s| s.success());
