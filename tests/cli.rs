@@ -157,15 +157,7 @@ fn assert_bad_corpus(setup: impl Fn(&Path), needle: &[&str]) {
     let (data, models) = (t.path().join("data"), t.path().join("models"));
     small_corpus(&data);
     setup(&data);
-    let o = run(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--models",
-        models.to_str().unwrap(),
-        "--min-count",
-        "1",
-    ]);
+    let o = train_command(&data, &models).output().unwrap();
     assert_eq!(
         o.status.code(),
         Some(1),
@@ -228,16 +220,7 @@ fn jsonl_corpus_and_its_errors() {
     }
     fs::write(&file, &lines).unwrap();
     let models = t.path().join("m");
-    let o = run(&[
-        "train",
-        "--data",
-        file.to_str().unwrap(),
-        "--models",
-        models.to_str().unwrap(),
-        "--min-count",
-        "1",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = train(&file, &models, &[]);
     assert!(
         stderr(&o).contains("1 exact duplicate"),
         "duplicates are warned about: {}",
@@ -245,13 +228,7 @@ fn jsonl_corpus_and_its_errors() {
     );
 
     fs::write(&file, format!("{lines}{{\"text\": \"x\", \"label\": 5}}\n")).unwrap();
-    let o = run(&[
-        "train",
-        "--data",
-        file.to_str().unwrap(),
-        "--models",
-        models.to_str().unwrap(),
-    ]);
+    let o = train_command(&file, &models).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("c.jsonl:6"), "{}", stderr(&o));
 }
@@ -412,16 +389,7 @@ fn a_crash_mid_write_never_leaves_a_half_model_in_service() {
         "before-pointer",
         "before-rename",
     ] {
-        let o = stance()
-            .args([
-                "train",
-                "--data",
-                data.to_str().unwrap(),
-                "--models",
-                models.to_str().unwrap(),
-                "--min-count",
-                "1",
-            ])
+        let o = train_command(&data, &models)
             .env("STANCE_CRASH_AT", stage)
             .output()
             .unwrap();

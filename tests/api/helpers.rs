@@ -119,20 +119,7 @@ pub fn client() -> reqwest::blocking::Client {
 
 /// Retrains the shipped corpus into `models` (a new version; CURRENT moves to it).
 pub fn retrain(models: &Path, extra: &[&str]) -> String {
-    let mut args = vec![
-        "train",
-        "--data",
-        "training-data",
-        "--models",
-        models.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let o = crate::common::stance()
-        .current_dir(root())
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    crate::common::train(&root().join("training-data"), models, extra);
     std::fs::read_to_string(models.join("CURRENT"))
         .unwrap()
         .trim()

@@ -78,19 +78,26 @@ pub fn small_corpus(dir: &Path) {
     }
 }
 
+/// A `stance train` command for `data` into `models`, for tests that expect it to fail as well
+/// as those that expect success. `--min-count 1` is pinned so the tiny test corpora keep every
+/// word whatever the shipped default becomes.
+pub fn train_command(data: &Path, models: &Path) -> Command {
+    let mut c = stance();
+    c.arg("train")
+        .arg("--data")
+        .arg(data)
+        .arg("--models")
+        .arg(models)
+        .args(["--min-count", "1"]);
+    c
+}
+
 /// Trains `data` into `models` with the debug binary, asserting success.
 pub fn train(data: &Path, models: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--models",
-        models.to_str().unwrap(),
-        "--min-count",
-        "1",
-    ];
-    args.extend_from_slice(extra);
-    let o = run(&args);
+    let o = train_command(data, models)
+        .args(extra)
+        .output()
+        .expect("stance runs");
     assert!(o.status.success(), "train failed: {}", stderr(&o));
     o
 }
