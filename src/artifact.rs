@@ -6,7 +6,9 @@
 //!   CURRENT                      -> "20261128T101500123Z-3fa2c1d0\n"
 //!   20261128T101500123Z-3fa2c1d0/
 //!     tokenizer.json             standard Hugging Face tokenizer
-//!     model.json                 linfa MultinomialNb histograms + feature layout
+//!     model.json                 the stance head: linfa MultinomialNb histograms, decision
+//!                                rule, feature layout, weighting, calibration
+//!     relevance.json             the relevance head (off-topic / on-topic), same shape
 //!     meta.json                  format version, labels, digests, counts, parameters, metrics
 //! ```
 //!
@@ -21,34 +23,50 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::calibration::Calibration;
 use crate::corpus::CorpusStats;
 use crate::error::{Result, StanceError};
 use crate::evaluate::Report;
 use crate::features::{FeatureLayout, FeatureSpace};
 use crate::fsutil::{rename_dir, sync_dir, write_atomic};
-use crate::model::{ClassStats, NbModel};
+use crate::head::Head;
+use crate::model::{ClassStats, DecisionRule, NbModel};
 use crate::params::TrainParams;
 use crate::tokenize;
-use crate::train::TrainedModel;
+use crate::train::{TrainedModel, RELEVANCE_LABELS};
+use crate::weighting::Weighting;
 
-/// Version of the artifact layout; loading refuses any other.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the artifact layout; loading refuses any other. Version 1 (no calibration, no
+/// relevance head) is refused with a message that says to retrain.
+pub const FORMAT_VERSION: u32 = 2;
 const MODEL_KIND: &str = "stance-multinomial-nb";
 pub const POINTER: &str = "CURRENT";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 pub const MODEL_FILE: &str = "model.json";
+pub const RELEVANCE_FILE: &str = "relevance.json";
 pub const META_FILE: &str = "meta.json";
 
-/// `model.json`: linfa's `MultinomialNb` histograms with labels in order (linfa's own serde form
-/// keys classes by a hash map, whose order is not deterministic), plus the feature layout.
+/// `model.json` and `relevance.json`: one head. linfa's `MultinomialNb` histograms with labels in
+/// order (linfa's own serde form keys classes by a hash map, whose order is not deterministic),
+/// the decision rule applied to them, the feature layout, the weighting and the calibration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelFile {
     pub kind: String,
     pub format_version: u32,
     pub alpha: f64,
+    pub rule: DecisionRule,
     pub features: FeatureLayout,
+    pub weighting: Weighting,
+    pub calibration: Calibration,
     pub classes: Vec<ClassStats>,
+}
+
+/// The off-topic corpus a relevance head was trained on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OfftopicMeta {
+    pub documents: usize,
+    pub data_digest: String,
 }
 
 /// `meta.json`: what a user or operator wants to know about a version without loading it.
@@ -64,6 +82,8 @@ pub struct Meta {
     pub n_features: usize,
     pub params: TrainParams,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offtopic: Option<OfftopicMeta>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cross_validation: Option<CvSummary>,
     /// SHA-256 of `tokenizer.json` and `model.json`, checked on load.
     pub files: BTreeMap<String, String>,
@@ -74,19 +94,26 @@ pub struct Meta {
 pub struct CvSummary {
     pub folds: usize,
     pub seed: u64,
+    /// Whether folds kept each writer's pieces together.
+    #[serde(default)]
+    pub grouped: bool,
     pub accuracy: f64,
     pub macro_f1: f64,
     pub log_loss: f64,
+    #[serde(default)]
+    pub ece: f64,
 }
 
 impl CvSummary {
-    pub fn from_report(report: &Report, folds: usize, seed: u64) -> Self {
+    pub fn from_report(report: &Report, folds: usize, seed: u64, grouped: bool) -> Self {
         CvSummary {
             folds,
             seed,
+            grouped,
             accuracy: report.accuracy,
             macro_f1: report.macro_f1,
             log_loss: report.log_loss,
+            ece: report.ece,
         }
     }
 }
@@ -96,26 +123,38 @@ pub struct Artifact {
     pub dir: PathBuf,
     pub meta: Meta,
     pub tokenizer: tokenizers::Tokenizer,
-    pub features: FeatureSpace,
-    pub model: NbModel,
+    pub stance: Head,
+    pub relevance: Option<Head>,
 }
 
 fn sha_hex(bytes: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
-/// Serializes a trained model into the three file contents (deterministic for equal inputs).
-fn render(trained: &TrainedModel) -> Result<(String, String)> {
-    let tokenizer = tokenize::to_json(&trained.tokenizer)?;
-    let model = ModelFile {
+fn render_head(head: &Head) -> Result<String> {
+    let file = ModelFile {
         kind: MODEL_KIND.into(),
         format_version: FORMAT_VERSION,
-        alpha: trained.model.alpha(),
-        features: trained.features.layout(),
-        classes: trained.model.classes().to_vec(),
+        alpha: head.model.alpha(),
+        rule: head.model.rule(),
+        features: head.features.layout().clone(),
+        weighting: head.weighting.clone(),
+        calibration: head.calibration.clone(),
+        classes: head.model.classes().to_vec(),
     };
-    let model = serde_json::to_string(&model).map_err(|e| StanceError::Fit(e.to_string()))?;
-    Ok((tokenizer, model))
+    serde_json::to_string(&file).map_err(|e| StanceError::Fit(e.to_string()))
+}
+
+/// Serializes a trained model into its file contents (deterministic for equal inputs).
+fn render(trained: &TrainedModel) -> Result<Vec<(&'static str, String)>> {
+    let mut out = vec![
+        (TOKENIZER_FILE, tokenize::to_json(&trained.tokenizer)?),
+        (MODEL_FILE, render_head(&trained.stance)?),
+    ];
+    if let Some(r) = &trained.relevance {
+        out.push((RELEVANCE_FILE, render_head(r)?));
+    }
+    Ok(out)
 }
 
 /// Options for [`save`].
@@ -131,24 +170,24 @@ pub fn save(
     trained: &TrainedModel,
     stats: &CorpusStats,
     labels: &[String],
+    offtopic: Option<&CorpusStats>,
     params: &TrainParams,
     cv: Option<CvSummary>,
     opts: &SaveOptions,
 ) -> Result<Meta> {
     fs::create_dir_all(models_dir).map_err(|e| StanceError::io(models_dir, e))?;
-    let (tokenizer_json, model_json) = render(trained)?;
+    let rendered = render(trained)?;
     let now = chrono::Utc::now();
-    let digest = sha_hex(format!("{tokenizer_json}\n{model_json}").as_bytes());
+    let joined: Vec<&str> = rendered.iter().map(|(_, b)| b.as_str()).collect();
+    let digest = sha_hex(joined.join("\n").as_bytes());
     let mut version = format!("{}-{}", now.format("%Y%m%dT%H%M%S%3fZ"), &digest[7..15]);
     while models_dir.join(&version).exists() {
         version.push('x');
     }
-    let mut files = BTreeMap::new();
-    files.insert(
-        TOKENIZER_FILE.to_string(),
-        sha_hex(tokenizer_json.as_bytes()),
-    );
-    files.insert(MODEL_FILE.to_string(), sha_hex(model_json.as_bytes()));
+    let files: BTreeMap<String, String> = rendered
+        .iter()
+        .map(|(name, body)| (name.to_string(), sha_hex(body.as_bytes())))
+        .collect();
     let meta = Meta {
         format_version: FORMAT_VERSION,
         version: version.clone(),
@@ -161,8 +200,12 @@ pub fn save(
             .zip(stats.documents_per_label.iter().copied())
             .collect(),
         vocabulary_size: trained.tokenizer.get_vocab_size(false),
-        n_features: trained.features.len(),
+        n_features: trained.stance.features.len(),
         params: params.clone(),
+        offtopic: offtopic.map(|o| OfftopicMeta {
+            documents: o.documents_per_label.iter().sum(),
+            data_digest: o.digest.clone(),
+        }),
         cross_validation: cv,
         files,
     };
@@ -173,11 +216,11 @@ pub fn save(
         .prefix(".partial-")
         .tempdir_in(models_dir)
         .map_err(|e| StanceError::io(models_dir, e))?;
-    for (name, body) in [
-        (TOKENIZER_FILE, &tokenizer_json),
-        (MODEL_FILE, &model_json),
-        (META_FILE, &meta_json),
-    ] {
+    for (name, body) in rendered
+        .iter()
+        .map(|(n, b)| (*n, b.as_str()))
+        .chain([(META_FILE, meta_json.as_str())])
+    {
         write_atomic(&tmp.path().join(name), body.as_bytes())?;
         crate::failpoint::hit(&format!("after-{name}"));
     }
@@ -273,11 +316,17 @@ pub fn load_version(dir: &Path) -> Result<Artifact> {
     let meta_text = read(dir, META_FILE)?;
     let format: serde_json::Value = serde_json::from_str(&meta_text)
         .map_err(|e| StanceError::artifact(&meta_path, format!("not valid JSON: {e}")))?;
-    if format.get("format_version").and_then(|v| v.as_u64()) != Some(FORMAT_VERSION as u64) {
+    let found = format.get("format_version").and_then(|v| v.as_u64());
+    if found != Some(FORMAT_VERSION as u64) {
+        let hint = if found.is_some_and(|v| v < FORMAT_VERSION as u64) {
+            " (written by an older stance, before calibration and relevance; retrain it with `stance train`)"
+        } else {
+            ""
+        };
         return Err(StanceError::artifact(
             &meta_path,
             format!(
-                "unknown format_version {} (this stance reads {FORMAT_VERSION})",
+                "unknown format_version {} (this stance reads {FORMAT_VERSION}){hint}",
                 format
                     .get("format_version")
                     .unwrap_or(&serde_json::Value::Null)
@@ -288,12 +337,17 @@ pub fn load_version(dir: &Path) -> Result<Artifact> {
         .map_err(|e| StanceError::artifact(&meta_path, format!("invalid metadata: {e}")))?;
 
     let mut contents = BTreeMap::new();
-    for name in [TOKENIZER_FILE, MODEL_FILE] {
+    for name in [TOKENIZER_FILE, MODEL_FILE, RELEVANCE_FILE] {
+        let Some(expected) = meta.files.get(name) else {
+            if name == RELEVANCE_FILE {
+                continue;
+            }
+            return Err(StanceError::artifact(
+                &meta_path,
+                format!("no digest for {name}"),
+            ));
+        };
         let body = read(dir, name)?;
-        let expected = meta
-            .files
-            .get(name)
-            .ok_or_else(|| StanceError::artifact(&meta_path, format!("no digest for {name}")))?;
         if &sha_hex(body.as_bytes()) != expected {
             return Err(StanceError::artifact(
                 dir.join(name),
@@ -305,24 +359,49 @@ pub fn load_version(dir: &Path) -> Result<Artifact> {
 
     let tok_path = dir.join(TOKENIZER_FILE);
     let tokenizer = tokenize::from_json(&contents[TOKENIZER_FILE], &tok_path)?;
-    let model_path = dir.join(MODEL_FILE);
-    let bad_model = |r: String| StanceError::artifact(&model_path, r);
-    let file: ModelFile = serde_json::from_str(&contents[MODEL_FILE])
-        .map_err(|e| bad_model(format!("not a stance model: {e}")))?;
+    let vocab = tokenizer.get_vocab_size(false);
+    let stance = load_head(
+        &dir.join(MODEL_FILE),
+        &contents[MODEL_FILE],
+        vocab,
+        &meta.labels,
+    )?;
+    let relevance = match contents.get(RELEVANCE_FILE) {
+        Some(body) => Some(load_head(
+            &dir.join(RELEVANCE_FILE),
+            body,
+            vocab,
+            &RELEVANCE_LABELS.map(String::from),
+        )?),
+        None => None,
+    };
+    Ok(Artifact {
+        dir: dir.to_path_buf(),
+        meta,
+        tokenizer,
+        stance,
+        relevance,
+    })
+}
+
+/// Parses and validates one head file against the tokenizer's vocabulary size and the labels
+/// it must have.
+fn load_head(path: &Path, body: &str, vocab: usize, labels: &[String]) -> Result<Head> {
+    let bad_model = |r: String| StanceError::artifact(path, r);
+    let file: ModelFile =
+        serde_json::from_str(body).map_err(|e| bad_model(format!("not a stance model: {e}")))?;
     if file.kind != MODEL_KIND || file.format_version != FORMAT_VERSION {
         return Err(bad_model(format!(
             "unsupported model kind {:?} version {}",
             file.kind, file.format_version
         )));
     }
-    let labels: Vec<&str> = file.classes.iter().map(|c| c.label.as_str()).collect();
-    if labels != meta.labels.iter().map(String::as_str).collect::<Vec<_>>() {
+    let found: Vec<&str> = file.classes.iter().map(|c| c.label.as_str()).collect();
+    if found != labels.iter().map(String::as_str).collect::<Vec<_>>() {
         return Err(bad_model(format!(
-            "labels {labels:?} do not match meta.json's {:?}",
-            meta.labels
+            "labels {found:?} do not match the expected {labels:?}"
         )));
     }
-    let vocab = tokenizer.get_vocab_size(false);
     if file.features.vocab_size != vocab {
         return Err(bad_model(format!(
             "model expects a vocabulary of {} tokens but tokenizer.json has {vocab}",
@@ -331,30 +410,39 @@ pub fn load_version(dir: &Path) -> Result<Artifact> {
     }
     if let Some(bad) = file
         .features
-        .bigrams
-        .iter()
-        .flatten()
-        .find(|&&id| id == 0 || id as usize >= vocab)
+        .token_ids()
+        .find(|&id| id == 0 || id as usize >= vocab)
     {
         return Err(bad_model(format!(
-            "bigram refers to token id {bad} outside the vocabulary"
+            "a feature refers to token id {bad}, outside the vocabulary or [UNK]"
+        )));
+    }
+    if !(file.alpha.is_finite() && file.alpha > 0.0) {
+        return Err(bad_model(format!(
+            "alpha {} is not a positive number",
+            file.alpha
         )));
     }
     let features = FeatureSpace::from_layout(file.features);
-    let model = NbModel::new(file.alpha, file.classes).map_err(bad_model)?;
+    let model = NbModel::new(file.alpha, file.rule, file.classes).map_err(bad_model)?;
     if model.n_features() != features.len() {
         return Err(bad_model(format!(
-            "model width {} does not match the {} features of the vocabulary",
+            "model width {} does not match the {} features of the layout",
             model.n_features(),
             features.len()
         )));
     }
-    Ok(Artifact {
-        dir: dir.to_path_buf(),
-        meta,
-        tokenizer,
+    file.weighting
+        .validate(model.n_features())
+        .map_err(bad_model)?;
+    file.calibration
+        .validate(model.n_classes())
+        .map_err(bad_model)?;
+    Ok(Head {
         features,
+        weighting: file.weighting,
         model,
+        calibration: file.calibration,
     })
 }
 
@@ -362,7 +450,11 @@ pub fn load_version(dir: &Path) -> Result<Artifact> {
 /// without its creation time and version name.
 pub fn comparable_content(dir: &Path) -> Result<(String, String, serde_json::Value)> {
     let tokenizer = read(dir, TOKENIZER_FILE)?;
-    let model = read(dir, MODEL_FILE)?;
+    let mut model = read(dir, MODEL_FILE)?;
+    if dir.join(RELEVANCE_FILE).exists() {
+        model.push('\n');
+        model.push_str(&read(dir, RELEVANCE_FILE)?);
+    }
     let mut meta: serde_json::Value = serde_json::from_str(&read(dir, META_FILE)?)
         .map_err(|e| StanceError::artifact(dir.join(META_FILE), e.to_string()))?;
     if let Some(m) = meta.as_object_mut() {

@@ -1,30 +1,60 @@
 //! Scoring and explaining articles with a loaded model: the one entry point the CLI and the HTTP
-//! service share.
+//! service share. A score is the stance head's calibrated probabilities, how much evidence they
+//! rest on, and (when the model has a relevance head) how likely the text is to be about the
+//! open-versus-closed-models debate at all.
 
 use serde::Serialize;
 
 use crate::artifact::{Artifact, Meta};
 use crate::error::Result;
-use crate::features::FeatureSpace;
-use crate::model::{posterior, NbModel};
+use crate::head::{Head, HeadScore};
 use crate::tokenize::FastTokenizer;
 use crate::train::TrainedModel;
 
-/// A model ready to score: fast tokenizer, feature layout and naive Bayes tables.
+/// The decision thresholds a deployment may tune without retraining.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// `on_topic` is `relevance >= relevance`.
+    pub relevance: f64,
+    /// A score resting on fewer known stance features than this is flagged
+    /// `insufficient_evidence`.
+    pub min_evidence: usize,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            relevance: DEFAULT_RELEVANCE_THRESHOLD,
+            min_evidence: DEFAULT_MIN_EVIDENCE,
+        }
+    }
+}
+
+/// Default relevance threshold (chosen on the development set; see the README).
+pub const DEFAULT_RELEVANCE_THRESHOLD: f64 = 0.5;
+/// Default minimum evidence (see the README, "Not enough evidence").
+pub const DEFAULT_MIN_EVIDENCE: usize = 12;
+
+/// A model ready to score: fast tokenizer and both heads.
 pub struct Classifier {
     meta: Option<Meta>,
     version: String,
     tokenizer: FastTokenizer,
-    features: FeatureSpace,
-    model: NbModel,
+    stance: Head,
+    relevance: Option<Head>,
+    thresholds: Thresholds,
 }
 
-/// One token's pull toward a label: count times log-likelihood ratio against the other labels.
+/// One feature's pull toward a label: its value times its log-likelihood ratio against the
+/// other labels.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct TokenWeight {
     pub token: String,
     pub weight: f64,
 }
+
+/// Per label, the features that pushed hardest toward it.
+pub type Explanation = Vec<(String, Vec<TokenWeight>)>;
 
 /// The result of scoring one article.
 #[derive(Debug, Clone, Serialize)]
@@ -37,7 +67,17 @@ pub struct Score {
     pub tokens: usize,
     /// Tokens outside the vocabulary (they carry no evidence).
     pub unknown_tokens: usize,
-    pub explanation: Option<Vec<(String, Vec<TokenWeight>)>>,
+    /// Distinct known stance features the score rests on.
+    pub evidence: usize,
+    /// `evidence` is below the minimum: too little text to judge.
+    pub insufficient_evidence: bool,
+    /// Probability that the text is about the open-versus-closed-models debate.
+    pub relevance: Option<f64>,
+    /// `relevance` at or above the threshold.
+    pub on_topic: Option<bool>,
+    pub explanation: Option<Explanation>,
+    /// The features that made the text on- or off-topic.
+    pub relevance_explanation: Option<Explanation>,
 }
 
 impl Classifier {
@@ -46,20 +86,28 @@ impl Classifier {
             version: a.meta.version.clone(),
             meta: Some(a.meta),
             tokenizer: FastTokenizer::new(a.tokenizer),
-            features: a.features,
-            model: a.model,
+            stance: a.stance,
+            relevance: a.relevance,
+            thresholds: Thresholds::default(),
         }
     }
 
-    /// A classifier straight from training, without writing it (cross-validation folds).
+    /// A classifier straight from training, without writing it (evaluation).
     pub fn from_trained(t: TrainedModel, version: &str) -> Self {
         Classifier {
             version: version.to_string(),
             meta: None,
             tokenizer: FastTokenizer::new(t.tokenizer),
-            features: t.features,
-            model: t.model,
+            stance: t.stance,
+            relevance: t.relevance,
+            thresholds: Thresholds::default(),
         }
+    }
+
+    /// The same classifier with other decision thresholds.
+    pub fn with_thresholds(mut self, thresholds: Thresholds) -> Self {
+        self.thresholds = thresholds;
+        self
     }
 
     pub fn version(&self) -> &str {
@@ -71,23 +119,31 @@ impl Classifier {
     }
 
     pub fn labels(&self) -> Vec<&str> {
-        self.model
-            .classes()
-            .iter()
-            .map(|c| c.label.as_str())
-            .collect()
+        self.stance.labels()
     }
 
     pub fn tokenizer(&self) -> &FastTokenizer {
         &self.tokenizer
     }
 
-    pub fn features(&self) -> &FeatureSpace {
-        &self.features
+    pub fn stance(&self) -> &Head {
+        &self.stance
     }
 
-    pub fn model(&self) -> &NbModel {
-        &self.model
+    pub fn relevance(&self) -> Option<&Head> {
+        self.relevance.as_ref()
+    }
+
+    pub fn has_relevance(&self) -> bool {
+        self.relevance.is_some()
+    }
+
+    pub fn relevance_threshold(&self) -> f64 {
+        self.thresholds.relevance
+    }
+
+    pub fn thresholds(&self) -> Thresholds {
+        self.thresholds
     }
 
     /// Token ids of a text through the fast path.
@@ -97,68 +153,53 @@ impl Classifier {
         Ok(ids)
     }
 
-    /// Joint log-likelihood per label for a text.
+    /// Raw (uncalibrated) joint log-likelihood per stance label for a text.
     pub fn joint_log_likelihood(&self, text: &str) -> Result<Vec<f64>> {
         let ids = self.encode(text)?;
-        Ok(self.jll_of_ids(&ids))
+        Ok(self.stance.score(&ids).jll)
     }
 
-    fn jll_of_ids(&self, ids: &[u32]) -> Vec<f64> {
-        if self.features.binary() {
-            self.model
-                .joint_log_likelihood_counts(&self.features.counts(ids))
-        } else {
-            self.occurrence_jll(ids)
-        }
-    }
-
-    fn occurrence_jll(&self, ids: &[u32]) -> Vec<f64> {
-        let mut occ = Vec::with_capacity(ids.len());
-        self.features.occurrences(ids, &mut occ);
-        self.model.joint_log_likelihood(&occ)
-    }
-
-    /// Scores a text; with `explain > 0`, also lists up to that many tokens per label that pushed
-    /// hardest toward it.
+    /// Scores a text; with `explain > 0`, also lists up to that many features per label that
+    /// pushed hardest toward it.
     pub fn score(&self, text: &str, explain: usize) -> Result<Score> {
         let ids = self.encode(text)?;
-        // Sorted counts serve both a binary model and the explanation; compute them once.
-        let counts = (self.features.binary() || explain > 0).then(|| self.features.counts(&ids));
-        let jll = match &counts {
-            Some(c) if self.features.binary() => self.model.joint_log_likelihood_counts(c),
-            _ => self.occurrence_jll(&ids),
-        };
-        let probs = posterior(&jll);
-        let best = probs
-            .iter()
-            .enumerate()
-            .fold(0, |b, (i, p)| if *p > probs[b] { i } else { b });
+        let s = self.stance.score(&ids);
+        let best = s.best();
         let labels = self.labels();
         let unk = self.tokenizer.unk_id();
+        let rel = self.relevance.as_ref().map(|h| (h, h.score(&ids)));
+        let relevance = rel.as_ref().map(|(_, r)| r.probs[1]);
         Ok(Score {
             label: labels[best].to_string(),
-            confidence: probs[best],
+            confidence: s.probs[best],
             scores: labels
                 .iter()
                 .map(|l| l.to_string())
-                .zip(probs.iter().copied())
+                .zip(s.probs.iter().copied())
                 .collect(),
             tokens: ids.len(),
             unknown_tokens: ids.iter().filter(|&&i| i == unk).count(),
-            explanation: counts
+            evidence: s.evidence(),
+            insufficient_evidence: s.evidence() < self.thresholds.min_evidence,
+            relevance,
+            on_topic: relevance.map(|r| r >= self.thresholds.relevance),
+            explanation: (explain > 0).then(|| self.explain(&self.stance, &s, explain)),
+            relevance_explanation: rel
+                .as_ref()
                 .filter(|_| explain > 0)
-                .map(|c| self.explain(&c, explain)),
+                .map(|(h, r)| self.explain(h, r, explain)),
         })
     }
 
-    fn explain(&self, counts: &[(u32, f64)], n: usize) -> Vec<(String, Vec<TokenWeight>)> {
-        self.labels()
+    fn explain(&self, head: &Head, s: &HeadScore, n: usize) -> Explanation {
+        head.labels()
             .iter()
             .enumerate()
             .map(|(ci, label)| {
-                let mut pulls: Vec<(f64, u32)> = counts
+                let mut pulls: Vec<(f64, u32)> = s
+                    .vector
                     .iter()
-                    .map(|&(f, c)| (c * self.model.llr(f, ci), f))
+                    .map(|&(f, v)| (v * head.model.llr(f, ci), f))
                     .filter(|(w, _)| *w > 0.0)
                     .collect();
                 pulls.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -166,7 +207,7 @@ impl Classifier {
                 let weights = pulls
                     .into_iter()
                     .map(|(w, f)| TokenWeight {
-                        token: self.feature_name(f),
+                        token: self.feature_name(head, f),
                         weight: w,
                     })
                     .collect();
@@ -175,13 +216,19 @@ impl Classifier {
             .collect()
     }
 
-    /// The text of a feature: its token, or two tokens joined by a space for a bigram.
-    pub fn feature_name(&self, f: u32) -> String {
-        self.features
-            .tokens_of(f)
+    /// The text of a feature: its token, two tokens joined by a space for a bigram, `NOT_`
+    /// before a word seen inside a negation scope.
+    pub fn feature_name(&self, head: &Head, f: u32) -> String {
+        let (ids, negated) = head.features.tokens_of(f);
+        let words = ids
             .iter()
             .map(|&id| self.tokenizer.id_to_token(id).unwrap_or_default())
             .collect::<Vec<_>>()
-            .join(" ")
+            .join(" ");
+        if negated {
+            format!("NOT_{words}")
+        } else {
+            words
+        }
     }
 }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Result, StanceError};
+use crate::manifest::{Manifest, BATCHES_FILE, MANIFEST_FILE};
 
 /// One labelled document as read from a corpus.
 #[derive(Debug, Clone)]
@@ -34,9 +35,13 @@ pub struct Corpus {
 
 #[derive(Debug, Clone)]
 enum Kind {
-    Folder(Vec<(usize, PathBuf)>),
+    Folder(Vec<(usize, PathBuf)>, Option<Manifest>),
     Jsonl,
     Memory(Vec<Document>),
+    /// Whole corpora, every document of part `i` given label `parts[i].1`.
+    Union(Vec<(Corpus, usize)>),
+    /// The documents of a parent corpus whose index is marked `true` (cross-validation folds).
+    Subset(Box<Corpus>, Vec<bool>),
 }
 
 /// Facts gathered while validating: shown by `stance train` and stored in `meta.json`.
@@ -59,11 +64,158 @@ struct JsonlRecord {
 impl Corpus {
     /// Opens and fully validates a corpus folder or JSONL file.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, 2)
+    }
+
+    /// Opens a corpus that may have fewer labels than a classifier needs (an off-topic corpus
+    /// has one); at least `min_labels`.
+    pub fn open_with(path: &Path, min_labels: usize) -> Result<Self> {
         let meta = fs::metadata(path).map_err(|e| StanceError::io(path, e))?;
         if meta.is_dir() {
-            Self::open_folder(path)
+            Self::open_folder(path, min_labels)
         } else {
-            Self::open_jsonl(path)
+            Self::open_jsonl(path, min_labels)
+        }
+    }
+
+    /// Joins whole corpora under new labels: every document of `parts[i].0` gets label
+    /// `parts[i].1` (an index into `labels`). Streams its parts; nothing is copied.
+    pub fn union(labels: Vec<String>, parts: Vec<(Corpus, usize)>) -> Result<Self> {
+        let mut counts = vec![0usize; labels.len()];
+        let mut hasher = Sha256::new();
+        let mut bytes = 0;
+        for (c, l) in &parts {
+            let slot = counts.get_mut(*l).ok_or_else(|| {
+                StanceError::corpus(c.root(), format!("label index {l} out of range"))
+            })?;
+            *slot += c.len();
+            bytes += c.stats.total_bytes;
+            hasher.update(c.stats.digest.as_bytes());
+            hasher.update((*l as u64).to_le_bytes());
+        }
+        for l in &labels {
+            hasher.update(l.as_bytes());
+            hasher.update([0]);
+        }
+        Ok(Corpus {
+            root: parts
+                .first()
+                .map(|(c, _)| c.root.clone())
+                .unwrap_or_default(),
+            kind: Kind::Union(parts),
+            labels,
+            stats: CorpusStats {
+                documents_per_label: counts,
+                total_bytes: bytes,
+                digest: format!("sha256:{:x}", hasher.finalize()),
+                duplicates: Vec::new(),
+            },
+        })
+    }
+
+    /// Each document's value of a manifest field (folder corpora) or of a field of its JSON line
+    /// (JSONL corpora), in corpus order; for grouped cross-validation. Every document must have
+    /// it: the error names the first that does not.
+    pub fn group_keys(&self, field: &str) -> Result<Vec<String>> {
+        match &self.kind {
+            Kind::Folder(files, manifest) => {
+                let manifest = manifest.as_ref().ok_or_else(|| {
+                    StanceError::corpus(
+                        self.root.join(MANIFEST_FILE),
+                        format!("no manifest: cannot group by {field:?}"),
+                    )
+                })?;
+                files
+                    .iter()
+                    .map(|(_, path)| {
+                        let rel = relative(&self.root, path);
+                        manifest.field(&rel, field).ok_or_else(|| {
+                            StanceError::corpus(
+                                self.root.join(MANIFEST_FILE),
+                                format!("{rel} has no {field:?} in the manifest"),
+                            )
+                        })
+                    })
+                    .collect()
+            }
+            Kind::Jsonl => {
+                let mut out = Vec::new();
+                let file =
+                    fs::File::open(&self.root).map_err(|e| StanceError::io(&self.root, e))?;
+                for (i, line) in BufReader::new(file).lines().enumerate() {
+                    let line = line.map_err(|e| StanceError::io(&self.root, e))?;
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+                    let key = match v.get(field) {
+                        Some(serde_json::Value::String(s)) => Some(s.clone()),
+                        Some(serde_json::Value::Null) | None => None,
+                        Some(other) => Some(other.to_string()),
+                    };
+                    out.push(key.ok_or_else(|| StanceError::CorpusLine {
+                        path: self.root.clone(),
+                        line: i + 1,
+                        reason: format!("no {field:?} field to group by"),
+                    })?);
+                }
+                Ok(out)
+            }
+            Kind::Memory(_) | Kind::Subset(..) => Err(StanceError::corpus(
+                &self.root,
+                "a derived corpus has no groups",
+            )),
+            Kind::Union(parts) => {
+                let mut out = Vec::new();
+                for (c, _) in parts {
+                    out.extend(c.group_keys(field)?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// The documents whose position (in corpus order) is marked in `keep`, streamed from this
+    /// corpus. `labels` are the documents' labels in corpus order (see [`Corpus::label_list`]).
+    pub fn subset(&self, keep: Vec<bool>, labels: &[usize]) -> Result<Self> {
+        if keep.len() != self.len() || labels.len() != self.len() {
+            return Err(StanceError::corpus(
+                &self.root,
+                format!("a subset needs {} marks, got {}", self.len(), keep.len()),
+            ));
+        }
+        let mut counts = vec![0usize; self.labels.len()];
+        for (k, l) in keep.iter().zip(labels) {
+            if *k {
+                counts[*l] += 1;
+            }
+        }
+        Ok(Corpus {
+            root: self.root.clone(),
+            kind: Kind::Subset(Box::new(self.clone()), keep),
+            labels: self.labels.clone(),
+            stats: CorpusStats {
+                documents_per_label: counts,
+                ..CorpusStats::default()
+            },
+        })
+    }
+
+    /// Every document's label, in corpus order (one streaming pass).
+    pub fn label_list(&self) -> Result<Vec<usize>> {
+        let mut out = Vec::with_capacity(self.len());
+        self.for_each(|d| {
+            out.push(d.label);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The manifest of a folder corpus, if it has one.
+    pub fn manifest(&self) -> Option<&Manifest> {
+        match &self.kind {
+            Kind::Folder(_, m) => m.as_ref(),
+            _ => None,
         }
     }
 
@@ -73,7 +225,7 @@ impl Corpus {
         for d in &docs {
             v.add(d.label, &d.source, &d.text);
         }
-        let stats = v.finish(Path::new("<memory>"), &labels)?;
+        let stats = v.finish(Path::new("<memory>"), &labels, 1)?;
         Ok(Corpus {
             root: PathBuf::from("<memory>"),
             kind: Kind::Memory(docs),
@@ -82,14 +234,17 @@ impl Corpus {
         })
     }
 
-    fn open_folder(root: &Path) -> Result<Self> {
+    fn open_folder(root: &Path, min_labels: usize) -> Result<Self> {
         let mut label_dirs = BTreeSet::new();
         for entry in read_dir_sorted(root)? {
             let name = entry.file_name().to_string_lossy().into_owned();
             let ft = entry
                 .file_type()
                 .map_err(|e| StanceError::io(entry.path(), e))?;
-            if name.starts_with('.') || is_readme(&name) {
+            if name.starts_with('.')
+                || (ft.is_file()
+                    && (is_readme(&name) || name == MANIFEST_FILE || name == BATCHES_FILE))
+            {
                 continue;
             }
             if ft.is_dir() {
@@ -126,16 +281,17 @@ impl Corpus {
             let text = read_text(path)?;
             v.add(*label, &path.display().to_string(), &text);
         }
-        let stats = v.finish(root, &labels)?;
+        let stats = v.finish(root, &labels, min_labels)?;
+        let manifest = Manifest::load(root)?;
         Ok(Corpus {
             root: root.to_path_buf(),
-            kind: Kind::Folder(files),
+            kind: Kind::Folder(files, manifest),
             labels,
             stats,
         })
     }
 
-    fn open_jsonl(path: &Path) -> Result<Self> {
+    fn open_jsonl(path: &Path, min_labels: usize) -> Result<Self> {
         // First pass: labels (sorted, like folder names) and validation of every line.
         let mut labels = BTreeSet::new();
         for_each_jsonl(path, |_, label, _| {
@@ -154,7 +310,7 @@ impl Corpus {
             v.add(index[label], &format!("{}:{line}", path.display()), text);
             Ok(())
         })?;
-        let stats = v.finish(path, &labels)?;
+        let stats = v.finish(path, &labels, min_labels)?;
         Ok(Corpus {
             root: path.to_path_buf(),
             kind: Kind::Jsonl,
@@ -187,8 +343,13 @@ impl Corpus {
     /// Streams every document in corpus order. Reading again is allowed to fail if the files
     /// changed since validation; the error names the file.
     pub fn for_each(&self, mut f: impl FnMut(Document) -> Result<()>) -> Result<()> {
+        self.for_each_dyn(&mut f)
+    }
+
+    /// [`Corpus::for_each`] behind a trait object, so that derived corpora can recurse.
+    fn for_each_dyn(&self, f: &mut dyn FnMut(Document) -> Result<()>) -> Result<()> {
         match &self.kind {
-            Kind::Folder(files) => {
+            Kind::Folder(files, _) => {
                 for (label, path) in files {
                     let text = read_text(path)?;
                     f(Document {
@@ -221,6 +382,24 @@ impl Corpus {
                 })
             }
             Kind::Memory(docs) => docs.iter().try_for_each(|d| f(d.clone())),
+            Kind::Subset(parent, keep) => {
+                let mut i = 0;
+                parent.for_each_dyn(&mut |d| {
+                    let take = keep.get(i).copied().unwrap_or(false);
+                    i += 1;
+                    if take {
+                        f(d)
+                    } else {
+                        Ok(())
+                    }
+                })
+            }
+            Kind::Union(parts) => parts.iter().try_for_each(|(c, label)| {
+                c.for_each_dyn(&mut |mut d| {
+                    d.label = *label;
+                    f(d)
+                })
+            }),
         }
     }
 
@@ -233,6 +412,15 @@ impl Corpus {
         })?;
         Ok(out)
     }
+}
+
+/// A path relative to the corpus root with `/` separators, as the manifest names it.
+fn relative(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn is_readme(name: &str) -> bool {
@@ -347,12 +535,17 @@ impl Validator {
         }
     }
 
-    fn finish(self, root: &Path, labels: &[String]) -> Result<CorpusStats> {
-        if labels.len() < 2 {
+    fn finish(self, root: &Path, labels: &[String], min_labels: usize) -> Result<CorpusStats> {
+        if labels.len() < min_labels.max(1) {
             return Err(StanceError::corpus(
                 root,
                 format!(
-                    "need at least two labels, found {} ({})",
+                    "need at least {} labels, found {} ({})",
+                    match min_labels {
+                        0 | 1 => "one".to_string(),
+                        2 => "two".to_string(),
+                        n => n.to_string(),
+                    },
                     labels.len(),
                     labels.join(", ")
                 ),

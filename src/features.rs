@@ -1,18 +1,41 @@
-//! From token ids to naive Bayes features. Column `id - 1` is the unigram of token `id` (the
-//! `[UNK]` token, id 0, is never a feature: unseen words carry no evidence); optional bigram
-//! columns follow. The layout is stored in `model.json` so that loading can check that the
-//! tokenizer and the model agree.
+//! From token ids to naive Bayes features. A [`FeatureSpace`] maps the tokens of a document to
+//! model columns: kept unigrams first, then kept bigrams (adjacent token pairs), then, with
+//! negation marking, unigrams seen inside a negation scope ("not open" counts `NOT_open`, not
+//! `open`; Das and Chen 2001, Pang et al. 2002). `[UNK]` (id 0) is never a feature: unseen words
+//! carry no evidence. Which features exist is chosen at training time by [`FeatureSelector`]
+//! (document frequency, stop-word rule, cap); the layout is stored in `model.json` so that
+//! loading can check that the tokenizer and the model agree.
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
+
+use crate::stopwords::TokenClasses;
+
+const NONE: u32 = u32::MAX;
 
 /// The feature layout of one model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeatureSpace {
-    vocab_size: usize,
-    binary: bool,
-    bigram_list: Vec<[u32; 2]>,
+    layout: FeatureLayout,
+    /// Token id -> unigram column (NONE when not a feature).
+    uni_col: Vec<u32>,
+    /// Token id -> negated-unigram column (NONE when not a feature).
+    neg_col: Vec<u32>,
+    /// Token id -> 1 opens a negation scope, 2 closes one.
+    scope: Vec<u8>,
     bigrams: FxHashMap<(u32, u32), u32>,
+}
+
+/// Tokens that open and close a negation scope.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NegationLayout {
+    /// Token ids that open a scope ("not", "never", the "t" of "n't" ...).
+    pub triggers: Vec<u32>,
+    /// Token ids that close it (sentence and clause punctuation).
+    pub enders: Vec<u32>,
+    /// Token ids that have a negated column, in column order after the bigrams.
+    pub negated: Vec<u32>,
 }
 
 /// The serialized form of a [`FeatureSpace`].
@@ -22,41 +45,90 @@ pub struct FeatureLayout {
     /// Tokenizer vocabulary size, `[UNK]` included.
     pub vocab_size: usize,
     pub binary: bool,
+    /// Token ids kept as unigram features, in column order.
+    pub unigrams: Vec<u32>,
     /// Token-id pairs, in column order after the unigrams.
     pub bigrams: Vec<[u32; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negation: Option<NegationLayout>,
+}
+
+impl FeatureLayout {
+    /// Every token id the layout refers to, for validation against the tokenizer.
+    pub fn token_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        let neg = self.negation.iter().flat_map(|n| {
+            n.triggers
+                .iter()
+                .chain(&n.enders)
+                .chain(&n.negated)
+                .copied()
+        });
+        self.unigrams
+            .iter()
+            .copied()
+            .chain(self.bigrams.iter().flatten().copied())
+            .chain(neg)
+    }
 }
 
 impl FeatureSpace {
-    pub fn new(vocab_size: usize, binary: bool, bigram_list: Vec<[u32; 2]>) -> Self {
-        let unigrams = vocab_size.saturating_sub(1) as u32;
-        let bigrams = bigram_list
+    /// Builds the lookup tables of a layout. Ids outside the vocabulary are ignored here;
+    /// [`FeatureLayout::token_ids`] lets a loader refuse them first.
+    pub fn from_layout(layout: FeatureLayout) -> Self {
+        let v = layout.vocab_size;
+        let mut uni_col = vec![NONE; v];
+        for (i, &id) in layout.unigrams.iter().enumerate() {
+            if let Some(c) = uni_col.get_mut(id as usize) {
+                *c = i as u32;
+            }
+        }
+        let n_uni = layout.unigrams.len() as u32;
+        let bigrams = layout
+            .bigrams
             .iter()
             .enumerate()
-            .map(|(i, p)| ((p[0], p[1]), unigrams + i as u32))
+            .map(|(i, p)| ((p[0], p[1]), n_uni + i as u32))
             .collect();
+        let mut neg_col = Vec::new();
+        let mut scope = Vec::new();
+        if let Some(n) = &layout.negation {
+            neg_col = vec![NONE; v];
+            scope = vec![0; v];
+            let base = n_uni + layout.bigrams.len() as u32;
+            for (i, &id) in n.negated.iter().enumerate() {
+                if let Some(c) = neg_col.get_mut(id as usize) {
+                    *c = base + i as u32;
+                }
+            }
+            for &id in &n.enders {
+                if let Some(s) = scope.get_mut(id as usize) {
+                    *s = 2;
+                }
+            }
+            for &id in &n.triggers {
+                if let Some(s) = scope.get_mut(id as usize) {
+                    *s = 1;
+                }
+            }
+        }
         FeatureSpace {
-            vocab_size,
-            binary,
-            bigram_list,
+            layout,
+            uni_col,
+            neg_col,
+            scope,
             bigrams,
         }
     }
 
-    pub fn from_layout(layout: FeatureLayout) -> Self {
-        Self::new(layout.vocab_size, layout.binary, layout.bigrams)
-    }
-
-    pub fn layout(&self) -> FeatureLayout {
-        FeatureLayout {
-            vocab_size: self.vocab_size,
-            binary: self.binary,
-            bigrams: self.bigram_list.clone(),
-        }
+    pub fn layout(&self) -> &FeatureLayout {
+        &self.layout
     }
 
     /// Number of model columns.
     pub fn len(&self) -> usize {
-        self.vocab_size.saturating_sub(1) + self.bigram_list.len()
+        self.layout.unigrams.len()
+            + self.layout.bigrams.len()
+            + self.layout.negation.as_ref().map_or(0, |n| n.negated.len())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -64,50 +136,72 @@ impl FeatureSpace {
     }
 
     pub fn binary(&self) -> bool {
-        self.binary
+        self.layout.binary
     }
 
-    /// The token ids behind a column: one for a unigram, two for a bigram.
-    pub fn tokens_of(&self, feature: u32) -> Vec<u32> {
-        let unigrams = self.vocab_size.saturating_sub(1) as u32;
-        if feature < unigrams {
-            vec![feature + 1]
+    /// The token ids behind a column and whether it is a negated unigram.
+    pub fn tokens_of(&self, feature: u32) -> (Vec<u32>, bool) {
+        let f = feature as usize;
+        let n_uni = self.layout.unigrams.len();
+        let n_bi = self.layout.bigrams.len();
+        if f < n_uni {
+            (vec![self.layout.unigrams[f]], false)
+        } else if f < n_uni + n_bi {
+            (self.layout.bigrams[f - n_uni].to_vec(), false)
         } else {
-            self.bigram_list
-                .get((feature - unigrams) as usize)
-                .map(|p| p.to_vec())
-                .unwrap_or_default()
+            let neg = self.layout.negation.as_ref();
+            let id = neg.and_then(|n| n.negated.get(f - n_uni - n_bi).copied());
+            (id.into_iter().collect(), true)
         }
     }
 
-    /// Every feature occurrence in a document, in text order (ids out of range are ignored).
-    pub fn occurrences(&self, ids: &[u32], out: &mut Vec<u32>) {
-        out.clear();
-        let vocab = self.vocab_size as u32;
-        out.extend(
-            ids.iter()
-                .filter(|&&id| id != 0 && id < vocab)
-                .map(|&id| id - 1),
-        );
-        if !self.bigrams.is_empty() {
-            for w in ids.windows(2) {
-                if let Some(&f) = self.bigrams.get(&(w[0], w[1])) {
-                    out.push(f);
+    /// Every feature occurrence in a document, with the index of the token that ends it (the
+    /// second word of a bigram), in text order. Ids out of range are ignored.
+    pub fn occurrences_at(&self, ids: &[u32], mut emit: impl FnMut(u32, usize)) {
+        let negation = !self.scope.is_empty();
+        let mut negated = false;
+        for (i, &id) in ids.iter().enumerate() {
+            let t = id as usize;
+            if id != 0 && t < self.uni_col.len() {
+                if negation && self.scope[t] == 2 {
+                    negated = false;
+                }
+                let col = if negated {
+                    self.neg_col[t]
+                } else {
+                    self.uni_col[t]
+                };
+                if col != NONE {
+                    emit(col, i);
+                }
+                if negation && self.scope[t] == 1 {
+                    negated = true;
+                }
+            }
+            if i > 0 && !self.bigrams.is_empty() {
+                if let Some(&f) = self.bigrams.get(&(ids[i - 1], id)) {
+                    emit(f, i);
                 }
             }
         }
     }
 
+    /// Every feature occurrence in a document (each occurrence once).
+    pub fn occurrences(&self, ids: &[u32], out: &mut Vec<u32>) {
+        out.clear();
+        self.occurrences_at(ids, |f, _| out.push(f));
+    }
+
     /// Sorted `(feature, value)` pairs of a document: counts, or 1.0 when binary.
     pub fn counts(&self, ids: &[u32]) -> Vec<(u32, f64)> {
-        let mut occ = Vec::with_capacity(ids.len());
+        let mut occ = Vec::with_capacity(ids.len() * 2);
         self.occurrences(ids, &mut occ);
         occ.sort_unstable();
-        let mut out: Vec<(u32, f64)> = Vec::new();
+        let mut out: Vec<(u32, f64)> = Vec::with_capacity(occ.len());
         for f in occ {
             match out.last_mut() {
                 Some((last, n)) if *last == f => {
-                    if !self.binary {
+                    if !self.layout.binary {
                         *n += 1.0
                     }
                 }
@@ -118,31 +212,140 @@ impl FeatureSpace {
     }
 }
 
-/// Counts adjacent known-token pairs over a corpus to pick bigram features.
-#[derive(Default)]
-pub struct BigramCounter {
-    counts: FxHashMap<(u32, u32), u64>,
+/// How candidate features are chosen from a training corpus.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SelectionRule {
+    /// Keep a feature only if it occurs in at least this many documents.
+    pub min_df: u64,
+    /// Drop unigrams that are stop-words or punctuation, and bigrams made only of them.
+    pub drop_stop_words: bool,
+    pub bigrams: bool,
+    pub negation: bool,
+    /// At most this many bigrams (the most frequent by document frequency).
+    pub max_bigrams: usize,
+    pub binary: bool,
 }
 
-impl BigramCounter {
+/// Counts the document frequency of every candidate feature over a corpus, then keeps those the
+/// rule allows. Deterministic: ties are broken by token ids.
+pub struct FeatureSelector<'a> {
+    rule: SelectionRule,
+    classes: &'a TokenClasses,
+    vocab_size: usize,
+    unigram_df: Vec<u64>,
+    negated_df: Vec<u64>,
+    bigram_df: FxHashMap<(u32, u32), u64>,
+    seen_bigrams: FxHashSet<(u32, u32)>,
+    seen: Vec<u32>,
+    documents: u64,
+}
+
+impl<'a> FeatureSelector<'a> {
+    pub fn new(rule: SelectionRule, classes: &'a TokenClasses, vocab_size: usize) -> Self {
+        FeatureSelector {
+            rule,
+            classes,
+            vocab_size,
+            unigram_df: vec![0; vocab_size],
+            negated_df: vec![0; vocab_size],
+            bigram_df: FxHashMap::default(),
+            seen_bigrams: FxHashSet::default(),
+            seen: vec![0; vocab_size],
+            documents: 0,
+        }
+    }
+
+    /// Counts one document's candidate features once each.
     pub fn add(&mut self, ids: &[u32]) {
-        for w in ids.windows(2) {
-            if w[0] != 0 && w[1] != 0 {
-                *self.counts.entry((w[0], w[1])).or_insert(0) += 1;
+        self.documents += 1;
+        let stamp = self.documents as u32;
+        let mut negated = false;
+        self.seen_bigrams.clear();
+        for (i, &id) in ids.iter().enumerate() {
+            let t = id as usize;
+            if id != 0 && t < self.vocab_size {
+                if self.rule.negation && self.classes.closes_scope(id) {
+                    negated = false;
+                }
+                // Bit 1: seen plain, bit 2: seen negated, within this document (stamp-encoded).
+                let mark = if negated { 2 } else { 1 };
+                let prev = self.seen[t];
+                let (doc, bits) = (prev >> 2, prev & 3);
+                let bits = if doc == stamp { bits } else { 0 };
+                if bits & mark == 0 {
+                    if negated {
+                        self.negated_df[t] += 1;
+                    } else {
+                        self.unigram_df[t] += 1;
+                    }
+                }
+                self.seen[t] = (stamp << 2) | bits | mark;
+                if self.rule.negation && self.classes.opens_scope(id) {
+                    negated = true;
+                }
+            }
+            if self.rule.bigrams && i > 0 {
+                let (a, b) = (ids[i - 1], id);
+                if a != 0 && b != 0 && self.seen_bigrams.insert((a, b)) {
+                    *self.bigram_df.entry((a, b)).or_insert(0) += 1;
+                }
             }
         }
     }
 
-    /// Pairs seen at least `min_count` times, most frequent first (ties by ids), at most `max`.
-    pub fn finish(self, min_count: u64, max: usize) -> Vec<[u32; 2]> {
-        let mut kept: Vec<((u32, u32), u64)> = self
-            .counts
-            .into_iter()
-            .filter(|&(_, n)| n >= min_count)
+    fn keep_unigram(&self, id: u32, df: u64) -> bool {
+        id != 0
+            && df >= self.rule.min_df
+            && !(self.rule.drop_stop_words && self.classes.is_stop(id))
+    }
+
+    /// The chosen layout.
+    pub fn finish(self) -> FeatureLayout {
+        self.finish_with_df().0
+    }
+
+    /// The chosen layout, each column's document frequency and the number of documents seen.
+    pub fn finish_with_df(self) -> (FeatureLayout, Vec<u64>, u64) {
+        let unigrams: Vec<u32> = (0..self.vocab_size as u32)
+            .filter(|&id| self.keep_unigram(id, self.unigram_df[id as usize]))
             .collect();
-        kept.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        kept.truncate(max);
-        kept.into_iter().map(|((a, b), _)| [a, b]).collect()
+        let mut bigrams: Vec<((u32, u32), u64)> = self
+            .bigram_df
+            .iter()
+            .filter(|&(&(a, b), &df)| {
+                df >= self.rule.min_df
+                    && !(self.rule.drop_stop_words
+                        && self.classes.is_stop(a)
+                        && self.classes.is_stop(b))
+            })
+            .map(|(&k, &v)| (k, v))
+            .collect();
+        bigrams.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        bigrams.truncate(self.rule.max_bigrams);
+        bigrams.sort_unstable_by_key(|b| b.0);
+        let negation = self.rule.negation.then(|| NegationLayout {
+            triggers: self.classes.triggers().to_vec(),
+            enders: self.classes.enders().to_vec(),
+            negated: (0..self.vocab_size as u32)
+                .filter(|&id| self.keep_unigram(id, self.negated_df[id as usize]))
+                .collect(),
+        });
+        let mut df: Vec<u64> = unigrams
+            .iter()
+            .map(|&id| self.unigram_df[id as usize])
+            .collect();
+        df.extend(bigrams.iter().map(|(_, d)| *d));
+        if let Some(n) = &negation {
+            df.extend(n.negated.iter().map(|&id| self.negated_df[id as usize]));
+        }
+        let layout = FeatureLayout {
+            vocab_size: self.vocab_size,
+            binary: self.rule.binary,
+            unigrams,
+            bigrams: bigrams.into_iter().map(|((a, b), _)| [a, b]).collect(),
+            negation,
+        };
+        (layout, df, self.documents)
     }
 }
 
@@ -150,24 +353,97 @@ impl BigramCounter {
 mod tests {
     use super::*;
 
-    #[test]
-    fn unigrams_skip_unk_and_bigrams_follow() {
-        let fs = FeatureSpace::new(5, false, vec![[1, 2]]);
-        assert_eq!(fs.len(), 5);
-        assert_eq!(
-            fs.counts(&[1, 2, 0, 1, 2, 9]),
-            vec![(0, 2.0), (1, 2.0), (4, 2.0)]
-        );
-        assert_eq!(fs.tokens_of(4), vec![1, 2]);
-        assert_eq!(fs.tokens_of(0), vec![1]);
-        let bin = FeatureSpace::new(5, true, vec![]);
-        assert_eq!(bin.counts(&[3, 3, 3]), vec![(2, 1.0)]);
+    fn classes() -> TokenClasses {
+        // ids: 1 "not", 2 "open", 3 "weights", 4 ".", 5 "the"
+        TokenClasses::from_tokens(
+            ["[UNK]", "not", "open", "weights", ".", "the"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        )
+    }
+
+    fn rule() -> SelectionRule {
+        SelectionRule {
+            min_df: 1,
+            drop_stop_words: false,
+            bigrams: true,
+            negation: false,
+            max_bigrams: 100,
+            binary: false,
+        }
     }
 
     #[test]
-    fn bigram_counter_prunes_and_orders() {
-        let mut c = BigramCounter::default();
-        c.add(&[1, 2, 1, 2, 3, 0, 3]);
-        assert_eq!(c.finish(2, 10), vec![[1, 2]]);
+    fn unigrams_skip_unk_and_bigrams_follow() {
+        let c = classes();
+        let mut sel = FeatureSelector::new(rule(), &c, 6);
+        sel.add(&[2, 3, 0, 2, 3]);
+        let layout = sel.finish();
+        assert_eq!(layout.unigrams, vec![2, 3]);
+        assert_eq!(layout.bigrams, vec![[2, 3]]);
+        let fs = FeatureSpace::from_layout(layout);
+        assert_eq!(fs.len(), 3);
+        assert_eq!(
+            fs.counts(&[2, 3, 0, 2, 3, 9]),
+            vec![(0, 2.0), (1, 2.0), (2, 2.0)]
+        );
+        assert_eq!(fs.tokens_of(2), (vec![2, 3], false));
+    }
+
+    #[test]
+    fn min_df_counts_documents_not_occurrences() {
+        let c = classes();
+        let mut sel = FeatureSelector::new(
+            SelectionRule {
+                min_df: 2,
+                ..rule()
+            },
+            &c,
+            6,
+        );
+        sel.add(&[2, 2, 2, 3]);
+        sel.add(&[3]);
+        let layout = sel.finish();
+        assert_eq!(layout.unigrams, vec![3]);
+        assert!(layout.bigrams.is_empty());
+    }
+
+    #[test]
+    fn stop_words_and_punctuation_are_dropped() {
+        let c = classes();
+        let r = SelectionRule {
+            drop_stop_words: true,
+            ..rule()
+        };
+        let mut sel = FeatureSelector::new(r, &c, 6);
+        sel.add(&[5, 4, 5, 2, 4]);
+        let layout = sel.finish();
+        // "the" and "." go; "the open" stays (one content word); "the ." and ". the" go.
+        assert_eq!(layout.unigrams, vec![2]);
+        assert_eq!(layout.bigrams, vec![[2, 4], [5, 2]]);
+    }
+
+    #[test]
+    fn negation_marks_words_until_punctuation() {
+        let c = classes();
+        let r = SelectionRule {
+            negation: true,
+            bigrams: false,
+            ..rule()
+        };
+        let mut sel = FeatureSelector::new(r, &c, 6);
+        // "not open weights . open"
+        sel.add(&[1, 2, 3, 4, 2]);
+        let layout = sel.finish();
+        let neg = layout.negation.clone().unwrap();
+        assert_eq!(neg.negated, vec![2, 3]);
+        assert_eq!(layout.unigrams, vec![1, 2, 4]);
+        let fs = FeatureSpace::from_layout(layout);
+        // columns: unigrams not=0 open=1 .=2, negated open=3 weights=4
+        let mut occ = Vec::new();
+        fs.occurrences(&[1, 2, 3, 4, 2], &mut occ);
+        assert_eq!(occ, vec![0, 3, 4, 2, 1]);
+        assert_eq!(fs.tokens_of(4), (vec![3], true));
     }
 }

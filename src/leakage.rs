@@ -33,14 +33,15 @@ fn document_frequencies(
     n_labels: usize,
     docs: &[Document],
 ) -> Result<(Vec<Vec<u32>>, Vec<usize>)> {
-    let width = classifier.features().len();
+    let width = classifier.stance().features.len();
     let mut df = vec![vec![0u32; width]; n_labels];
     let mut n = vec![0usize; n_labels];
     for d in docs {
         let ids = classifier.encode(&d.text)?;
         n[d.label] += 1;
         let mut seen: Vec<u32> = classifier
-            .features()
+            .stance()
+            .features
             .counts(&ids)
             .into_iter()
             .map(|(f, _)| f)
@@ -57,20 +58,20 @@ fn document_frequencies(
 pub fn report(classifier: &Classifier, docs: &[Document], top: usize) -> Result<Vec<LabelLeakage>> {
     let labels = classifier.labels();
     let (df, n) = document_frequencies(classifier, labels.len(), docs)?;
-    let width = classifier.features().len();
+    let width = classifier.stance().features.len();
     Ok(labels
         .iter()
         .enumerate()
         .map(|(ci, label)| {
             let mut ranked: Vec<(f64, usize)> = (0..width)
-                .map(|f| (classifier.model().llr(f as u32, ci), f))
+                .map(|f| (classifier.stance().model.llr(f as u32, ci), f))
                 .collect();
             ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             let tokens = ranked
                 .into_iter()
                 .take(top)
                 .map(|(llr, f)| LeakyToken {
-                    token: classifier.feature_name(f as u32),
+                    token: classifier.feature_name(classifier.stance(), f as u32),
                     llr,
                     share_in_label: share(df[ci][f], n[ci]),
                     max_share_elsewhere: (0..labels.len())
@@ -113,7 +114,11 @@ pub fn giveaways(
                 .filter(|&o| o != ci)
                 .all(|o| share(df[o][f], n[o]) <= max_out);
             if inside >= min_in && outside_ok {
-                out.push((label.to_string(), classifier.feature_name(f as u32), inside));
+                out.push((
+                    label.to_string(),
+                    classifier.feature_name(classifier.stance(), f as u32),
+                    inside,
+                ));
             }
         }
     }

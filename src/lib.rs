@@ -2,6 +2,7 @@
 #![deny(unsafe_code)]
 
 pub mod artifact;
+pub mod calibration;
 pub mod classifier;
 pub mod corpus;
 pub mod error;
@@ -9,12 +10,17 @@ pub mod evaluate;
 pub mod failpoint;
 pub mod features;
 pub mod fsutil;
+pub mod head;
 pub mod leakage;
+pub mod manifest;
 pub mod model;
 pub mod params;
+pub mod plot;
 pub mod server;
+pub mod stopwords;
 pub mod tokenize;
 pub mod train;
+pub mod weighting;
 
 pub use classifier::{Classifier, Score, TokenWeight};
 pub use corpus::{Corpus, Document};

@@ -12,7 +12,10 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use stance::artifact::{self, CvSummary, SaveOptions};
-use stance::evaluate::{cross_validate, evaluate_on, Report};
+use stance::calibration::Method;
+use stance::classifier::{Thresholds, DEFAULT_MIN_EVIDENCE, DEFAULT_RELEVANCE_THRESHOLD};
+use stance::evaluate::{cross_validate, train_and_test, Report, TestReport};
+use stance::model::Variant;
 use stance::server::routes::classify::ClassifyResponse;
 use stance::server::state::Limits;
 use stance::server::telemetry::{self, LogFormat};
@@ -64,6 +67,42 @@ struct HyperParams {
     /// Documents per dense chunk fed to linfa's incremental fit; bounds training memory.
     #[arg(long, env = "STANCE_CHUNK_DOCS", default_value_t = TrainParams::default().chunk_docs)]
     chunk_docs: usize,
+    /// A feature must occur in at least this many training documents.
+    #[arg(long, env = "STANCE_MIN_DF", default_value_t = TrainParams::default().min_df)]
+    min_df: u64,
+    /// Leave out features made only of stop-words and punctuation.
+    #[arg(long, env = "STANCE_STOP_WORDS", default_value_t = TrainParams::default().stop_words, action = ArgAction::Set)]
+    stop_words: bool,
+    /// Mark words after a negation ("not", "never", "n't") until the next punctuation.
+    #[arg(long, env = "STANCE_NEGATION", default_value_t = TrainParams::default().negation, action = ArgAction::Set)]
+    negation: bool,
+    /// Naive Bayes decision rule.
+    #[arg(long, env = "STANCE_VARIANT", value_enum, default_value_t = TrainParams::default().variant)]
+    variant: Variant,
+    /// Weight features by inverse document frequency.
+    #[arg(long, env = "STANCE_TFIDF", default_value_t = TrainParams::default().tfidf, action = ArgAction::Set)]
+    tfidf: bool,
+    /// Scale each document vector to unit length.
+    #[arg(long, env = "STANCE_L2_NORM", default_value_t = TrainParams::default().l2_norm, action = ArgAction::Set)]
+    l2_norm: bool,
+    /// Complement NB: normalise each class's weights.
+    #[arg(long, env = "STANCE_WEIGHT_NORM", default_value_t = TrainParams::default().weight_norm, action = ArgAction::Set)]
+    weight_norm: bool,
+    /// Multinomial NB: learn class priors (false: uniform priors).
+    #[arg(long, env = "STANCE_FIT_PRIOR", default_value_t = TrainParams::default().fit_prior, action = ArgAction::Set)]
+    fit_prior: bool,
+    /// How raw log-likelihoods become probabilities (fitted on out-of-fold predictions).
+    #[arg(long, env = "STANCE_CALIBRATION", value_enum, default_value_t = TrainParams::default().calibration)]
+    calibration: Method,
+    /// Folds of the out-of-fold predictions the calibration is fitted on.
+    #[arg(long, env = "STANCE_CALIBRATION_FOLDS", default_value_t = TrainParams::default().calibration_folds)]
+    calibration_folds: usize,
+    /// Manifest field kept within one fold (calibration and --folds); "" for stratified folds.
+    #[arg(long, env = "STANCE_GROUP_BY", default_value_t = TrainParams::default().group_by)]
+    group_by: String,
+    /// Seed of fold assignments.
+    #[arg(long, env = "STANCE_SEED", default_value_t = TrainParams::default().seed)]
+    seed: u64,
 }
 
 impl HyperParams {
@@ -75,7 +114,65 @@ impl HyperParams {
             binary: self.binary,
             bigrams: self.bigrams,
             chunk_docs: self.chunk_docs,
+            min_df: self.min_df,
+            stop_words: self.stop_words,
+            negation: self.negation,
+            variant: self.variant,
+            tfidf: self.tfidf,
+            l2_norm: self.l2_norm,
+            weight_norm: self.weight_norm,
+            fit_prior: self.fit_prior,
+            calibration: self.calibration,
+            calibration_folds: self.calibration_folds,
+            group_by: self.group_by.clone(),
+            seed: self.seed,
         }
+    }
+}
+
+#[derive(Args, Clone)]
+struct OfftopicArg {
+    /// Off-topic corpus (a folder with one `off-topic/` label folder, or JSONL) that trains the
+    /// relevance head; "none" for a model without one.
+    #[arg(long, env = "STANCE_OFFTOPIC", default_value = "offtopic-data")]
+    offtopic: String,
+}
+
+impl OfftopicArg {
+    fn open(&self) -> Result<Option<Corpus>> {
+        if self.offtopic == "none" {
+            return Ok(None);
+        }
+        let path = Path::new(&self.offtopic);
+        let corpus = Corpus::open_with(path, 1)
+            .with_context(|| format!("cannot use off-topic corpus {}", path.display()))?;
+        Ok(Some(corpus))
+    }
+}
+
+#[derive(Args, Clone, Copy)]
+struct ThresholdArgs {
+    /// `on_topic` is true when relevance is at least this.
+    #[arg(long, env = "STANCE_RELEVANCE_THRESHOLD", default_value_t = DEFAULT_RELEVANCE_THRESHOLD)]
+    relevance_threshold: f64,
+    /// Scores resting on fewer known stance features are flagged `insufficient_evidence`.
+    #[arg(long, env = "STANCE_MIN_EVIDENCE", default_value_t = DEFAULT_MIN_EVIDENCE)]
+    min_evidence: usize,
+}
+
+impl ThresholdArgs {
+    fn thresholds(&self) -> Result<Thresholds> {
+        if !(0.0..=1.0).contains(&self.relevance_threshold) {
+            return Err(UsageError(format!(
+                "--relevance-threshold must be between 0 and 1, got {}",
+                self.relevance_threshold
+            ))
+            .into());
+        }
+        Ok(Thresholds {
+            relevance: self.relevance_threshold,
+            min_evidence: self.min_evidence,
+        })
     }
 }
 
@@ -89,12 +186,11 @@ struct TrainArgs {
     models: PathBuf,
     #[command(flatten)]
     hyper: HyperParams,
+    #[command(flatten)]
+    offtopic: OfftopicArg,
     /// Also run K-fold cross-validation and record it in meta.json (0: skip).
     #[arg(long, env = "STANCE_CV_FOLDS", default_value_t = 0)]
     cv_folds: usize,
-    /// Seed of the cross-validation shuffle.
-    #[arg(long, env = "STANCE_SEED", default_value_t = 42)]
-    seed: u64,
     /// Model versions to keep in the models folder, the new one included.
     #[arg(long, env = "STANCE_KEEP", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     keep: u64,
@@ -113,6 +209,8 @@ struct ClassifyArgs {
     /// Show the N tokens per label that pushed hardest toward it.
     #[arg(long, default_value_t = 0, value_name = "N")]
     explain: usize,
+    #[command(flatten)]
+    thresholds: ThresholdArgs,
 }
 
 #[derive(Args)]
@@ -123,17 +221,23 @@ struct EvaluateArgs {
     /// Folds of stratified cross-validation (default 5 unless --test is given; 0: skip).
     #[arg(long)]
     folds: Option<usize>,
-    /// Held-out test corpus: train on --data, report on this.
+    /// Held-out test corpus: train on --data, report on this. Rows whose label the model does
+    /// not have (such as `off-topic`) are reported separately.
     #[arg(long)]
     test: Option<PathBuf>,
-    /// Seed of the fold shuffle.
-    #[arg(long, env = "STANCE_SEED", default_value_t = 42)]
-    seed: u64,
     /// Print JSON instead of tables.
     #[arg(long)]
     json: bool,
+    /// Write a reliability diagram and the confusion matrix of the test set (or of
+    /// cross-validation) to this SVG file.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
     #[command(flatten)]
     hyper: HyperParams,
+    #[command(flatten)]
+    offtopic: OfftopicArg,
+    #[command(flatten)]
+    thresholds: ThresholdArgs,
 }
 
 #[derive(Args)]
@@ -189,6 +293,8 @@ struct ServeArgs {
     /// Log format.
     #[arg(long, env = "STANCE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    #[command(flatten)]
+    thresholds: ThresholdArgs,
 }
 
 #[derive(Args)]
@@ -267,14 +373,27 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
     let params = a.hyper.params();
     let checked = params.clone().check()?;
     let corpus = open_corpus(&a.data)?;
+    let offtopic = a.offtopic.open()?;
     let cv = if a.cv_folds > 0 {
-        let report = cross_validate(&corpus, &checked, a.cv_folds, a.seed)?;
-        Some(CvSummary::from_report(&report, a.cv_folds, a.seed))
+        let report = cross_validate(
+            &corpus,
+            offtopic.as_ref(),
+            &checked,
+            a.cv_folds,
+            &params.group_by,
+            params.seed,
+        )?;
+        Some(CvSummary::from_report(
+            &report.calibrated,
+            a.cv_folds,
+            params.seed,
+            report.grouped,
+        ))
     } else {
         None
     };
-    let pb = progress_bar(&corpus, if params.bigrams { 3 } else { 2 });
-    let trained = train::train(&corpus, &checked, pb.as_ref())?;
+    let pb = progress_bar(&corpus, 3);
+    let trained = train::train(&corpus, offtopic.as_ref(), &checked, pb.as_ref())?;
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
@@ -284,6 +403,7 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
         &trained,
         corpus.stats(),
         corpus.labels(),
+        offtopic.as_ref().map(|o| o.stats()),
         &params,
         cv.clone(),
         &SaveOptions {
@@ -315,12 +435,25 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
         "vocabulary  {} tokens, {} features",
         meta.vocabulary_size, meta.n_features
     )?;
+    if let Some(o) = &meta.offtopic {
+        writeln!(
+            out,
+            "relevance   trained on {} off-topic documents",
+            o.documents
+        )?;
+    }
     writeln!(out, "time        {:.2} s", elapsed.as_secs_f64())?;
     if let Some(cv) = cv {
         writeln!(
             out,
-            "cross-val   {} folds (seed {}): accuracy {:.4}, macro-F1 {:.4}, log-loss {:.4}",
-            cv.folds, cv.seed, cv.accuracy, cv.macro_f1, cv.log_loss
+            "cross-val   {} {} folds (seed {}): accuracy {:.4}, macro-F1 {:.4}, log-loss {:.4}, ECE {:.4}",
+            cv.folds,
+            if cv.grouped { "grouped" } else { "stratified" },
+            cv.seed,
+            cv.accuracy,
+            cv.macro_f1,
+            cv.log_loss,
+            cv.ece
         )?;
     }
     Ok(())
@@ -350,7 +483,7 @@ fn read_input(file: &Path) -> Result<(String, String)> {
 }
 
 fn classify_cmd(a: ClassifyArgs) -> Result<()> {
-    let classifier = load_classifier(&a.models)?;
+    let classifier = load_classifier(&a.models)?.with_thresholds(a.thresholds.thresholds()?);
     let files = if a.files.is_empty() {
         vec![PathBuf::from("-")]
     } else {
@@ -375,13 +508,26 @@ fn classify_cmd(a: ClassifyArgs) -> Result<()> {
             .filter(|(l, _)| *l != score.label)
             .map(|(l, p)| format!("{l} {p:.3}"))
             .collect();
+        let topic = match (score.relevance, score.on_topic) {
+            (Some(r), Some(on)) => format!(
+                "\t{} (relevance {r:.3})",
+                if on { "on-topic" } else { "off-topic" }
+            ),
+            _ => String::new(),
+        };
         writeln!(
             out,
-            "{name}\t{}\t{:.3}\t({})\t{} tokens",
+            "{name}\t{}\t{:.3}\t({})\t{} tokens, evidence {}{}{topic}",
             score.label,
             score.confidence,
             others.join(", "),
-            score.tokens
+            score.tokens,
+            score.evidence,
+            if score.insufficient_evidence {
+                " (insufficient)"
+            } else {
+                ""
+            }
         )?;
         for (label, weights) in score.explanation.iter().flatten() {
             let list: Vec<String> = weights
@@ -401,9 +547,53 @@ fn print_report(title: &str, report: &Report, json: bool) -> Result<serde_json::
     Ok(serde_json::to_value(report)?)
 }
 
+fn print_test(title: &str, t: &TestReport, json: bool) -> Result<serde_json::Value> {
+    if !json {
+        println!("== {title}\n{}", t.stance);
+        println!(
+            "insufficient evidence: {} documents",
+            t.insufficient_evidence
+        );
+        for o in &t.other_labels {
+            let predicted: Vec<String> = o
+                .predicted
+                .iter()
+                .map(|(l, n)| format!("{l} {n}"))
+                .collect();
+            println!(
+                "\nlabel {:?} is not one of the model's: {} documents, scored {} (mean confidence {:.3})",
+                o.label,
+                o.documents,
+                predicted.join(", "),
+                o.mean_confidence
+            );
+            if let (Some(f), Some(r)) = (o.flagged_off_topic, o.mean_relevance) {
+                println!(
+                    "  flagged off-topic: {f} of {} (mean relevance {r:.3})",
+                    o.documents
+                );
+            }
+        }
+        if let Some(r) = &t.relevance {
+            println!(
+                "\nrelevance (threshold {:.2}): on-topic documents flagged off-topic {} of {}; other documents flagged off-topic {} of {}",
+                r.threshold,
+                r.on_topic_flagged,
+                r.on_topic_documents,
+                r.off_topic_flagged,
+                r.off_topic_documents
+            );
+        }
+    }
+    Ok(serde_json::to_value(t)?)
+}
+
 fn evaluate_cmd(a: EvaluateArgs) -> Result<()> {
-    let checked = a.hyper.params().check()?;
+    let params = a.hyper.params();
+    let checked = params.clone().check()?;
+    let thresholds = a.thresholds.thresholds()?;
     let corpus = open_corpus(&a.data)?;
+    let offtopic = a.offtopic.open()?;
     let folds = a.folds.unwrap_or(if a.test.is_some() { 0 } else { 5 });
     if folds == 0 && a.test.is_none() {
         return Err(UsageError(
@@ -412,29 +602,57 @@ fn evaluate_cmd(a: EvaluateArgs) -> Result<()> {
         .into());
     }
     let mut json = serde_json::Map::new();
+    let mut plotted: Option<Report> = None;
     if folds > 0 {
-        let report = cross_validate(&corpus, &checked, folds, a.seed)?;
-        let v = print_report(
-            &format!("{folds}-fold cross-validation (seed {})", a.seed),
-            &report,
-            a.json,
+        let cv = cross_validate(
+            &corpus,
+            offtopic.as_ref(),
+            &checked,
+            folds,
+            &params.group_by,
+            params.seed,
         )?;
-        json.insert(
-            "cross_validation".into(),
-            serde_json::json!({"folds": folds, "seed": a.seed, "report": v}),
+        let kind = if cv.grouped {
+            format!("grouped by {}", params.group_by)
+        } else {
+            "stratified".to_string()
+        };
+        let title = format!(
+            "{folds}-fold cross-validation, {kind} (seed {})",
+            params.seed
         );
+        print_report(&format!("{title}: raw posteriors"), &cv.raw, a.json)?;
+        print_report(&format!("{title}: calibrated"), &cv.calibrated, a.json)?;
+        if let Some(r) = &cv.relevance {
+            print_report(&format!("{title}: relevance"), r, a.json)?;
+        }
+        json.insert("cross_validation".into(), serde_json::to_value(&cv)?);
+        plotted = Some(cv.calibrated);
     }
     if let Some(test) = &a.test {
-        let test_corpus = open_corpus(test)?;
-        let classifier =
-            Classifier::from_trained(train::train(&corpus, &checked, None)?, "evaluate");
-        let report = evaluate_on(&classifier, test_corpus.labels(), &test_corpus.documents()?)?;
-        let v = print_report(
+        let test_corpus = Corpus::open_with(test, 1)
+            .with_context(|| format!("cannot use test set {}", test.display()))?;
+        let report = train_and_test(
+            &corpus,
+            offtopic.as_ref(),
+            &checked,
+            &test_corpus,
+            thresholds,
+        )?;
+        let v = print_test(
             &format!("held-out test set {}", test.display()),
             &report,
             a.json,
         )?;
         json.insert("test".into(), v);
+        plotted = Some(report.stance);
+    }
+    if let (Some(path), Some(report)) = (&a.plot, plotted) {
+        stance::plot::write_svg(path, &report)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        if !a.json {
+            println!("\nplot written to {}", path.display());
+        }
     }
     if a.json {
         println!("{}", serde_json::Value::Object(json));
@@ -445,7 +663,8 @@ fn evaluate_cmd(a: EvaluateArgs) -> Result<()> {
 fn leakage_cmd(a: LeakageArgs) -> Result<()> {
     let checked = a.hyper.params().check()?;
     let corpus = open_corpus(&a.data)?;
-    let classifier = Classifier::from_trained(train::train(&corpus, &checked, None)?, "leakage");
+    let classifier =
+        Classifier::from_trained(train::fit(&corpus, None, checked.get(), None)?, "leakage");
     let docs = corpus.documents()?;
     let report = leakage::report(&classifier, &docs, a.top)?;
     if a.json {
@@ -499,6 +718,7 @@ fn serve(a: ServeArgs) -> Result<()> {
         shutdown_timeout: Duration::from_secs(a.shutdown_timeout),
         keep_alive: Duration::from_secs(a.keep_alive),
         max_connections: a.max_connections,
+        thresholds: a.thresholds.thresholds()?,
     };
     stance::server::run(config)?;
     Ok(())

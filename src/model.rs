@@ -24,26 +24,75 @@ pub struct ClassStats {
     pub feature_log_prob: Vec<f64>,
 }
 
-/// Serializes feature counts as integers and reads them back as floats.
+/// Serializes feature counts as integers when they are whole (raw counts) and as floats when
+/// they are not (TF-IDF weights), and reads either back as floats.
 mod integer_counts {
-    use serde::{de::Error as _, ser::Error as _, Deserialize, Deserializer, Serializer};
+    use serde::{
+        de::Error as _, ser::Error as _, ser::SerializeSeq, Deserialize, Deserializer, Serializer,
+    };
 
     pub fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
-        if let Some(bad) = v
-            .iter()
-            .find(|x| !(x.fract() == 0.0 && **x >= 0.0 && **x < 9.0e15))
-        {
+        if let Some(bad) = v.iter().find(|x| !(x.is_finite() && **x >= 0.0)) {
             return Err(S::Error::custom(format!(
-                "feature count {bad} is not a whole number"
+                "feature count {bad} is not a finite count"
             )));
         }
-        s.collect_seq(v.iter().map(|x| *x as u64))
+        let mut seq = s.serialize_seq(Some(v.len()))?;
+        for x in v {
+            if x.fract() == 0.0 && *x < 9.0e15 {
+                seq.serialize_element(&(*x as u64))?;
+            } else {
+                seq.serialize_element(x)?;
+            }
+        }
+        seq.end()
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
-        let v = Vec::<u64>::deserialize(d)
+        let v = Vec::<f64>::deserialize(d)
             .map_err(|e| D::Error::custom(format!("feature_count: {e}")))?;
-        Ok(v.into_iter().map(|x| x as f64).collect())
+        if let Some(bad) = v.iter().find(|x| !(x.is_finite() && **x >= 0.0)) {
+            return Err(D::Error::custom(format!(
+                "feature_count: {bad} is not a count"
+            )));
+        }
+        Ok(v)
+    }
+}
+
+/// Which naive Bayes decision rule the model applies to the fitted counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Variant {
+    /// linfa's multinomial naive Bayes: P(class) times P(feature | class).
+    #[default]
+    Multinomial,
+    /// Complement naive Bayes (Rennie et al. 2003), as scikit-learn's `ComplementNB`: each
+    /// class is scored by how unlike the *other* classes' counts the document is, which is
+    /// steadier when classes differ in size or in how much their documents say.
+    Complement,
+}
+
+/// How a model turns counts into per-feature weights: the part of `model.json` that is not
+/// linfa's histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRule {
+    pub variant: Variant,
+    /// Complement NB only: divide each class's weights by their sum (scikit-learn `norm=True`).
+    #[serde(default)]
+    pub weight_norm: bool,
+    /// Multinomial only: use the fitted class priors (false: uniform priors).
+    pub fit_prior: bool,
+}
+
+impl Default for DecisionRule {
+    fn default() -> Self {
+        DecisionRule {
+            variant: Variant::Multinomial,
+            weight_norm: false,
+            fit_prior: true,
+        }
     }
 }
 
@@ -51,6 +100,7 @@ mod integer_counts {
 #[derive(Debug, Clone)]
 pub struct NbModel {
     alpha: f64,
+    rule: DecisionRule,
     classes: Vec<ClassStats>,
     n_features: usize,
     log_prior: Vec<f64>,
@@ -83,9 +133,39 @@ pub fn posterior(jll: &[f64]) -> Vec<f64> {
     p
 }
 
+/// Complement naive Bayes weights from per-class feature counts, exactly as scikit-learn's
+/// `ComplementNB._update_feature_log_prob`: `comp = total + alpha - count`, `logged = ln(comp /
+/// sum(comp))`, then `-logged`, or `logged / sum(logged)` with `norm`.
+pub fn complement_weights(classes: &[ClassStats], alpha: f64, norm: bool) -> Vec<Vec<f64>> {
+    let n = classes.first().map_or(0, |c| c.feature_count.len());
+    let all: Vec<f64> = (0..n)
+        .map(|f| classes.iter().map(|c| c.feature_count[f]).sum())
+        .collect();
+    classes
+        .iter()
+        .map(|c| {
+            let comp: Vec<f64> = (0..n)
+                .map(|f| all[f] + alpha - c.feature_count[f])
+                .collect();
+            let total: f64 = comp.iter().sum();
+            let logged: Vec<f64> = comp.iter().map(|v| (v / total).ln()).collect();
+            if norm {
+                let sum: f64 = logged.iter().sum();
+                logged.iter().map(|v| v / sum).collect()
+            } else {
+                logged.iter().map(|v| -v).collect()
+            }
+        })
+        .collect()
+}
+
 impl NbModel {
     /// Builds the model from its classes, checking that the numbers fit together.
-    pub fn new(alpha: f64, classes: Vec<ClassStats>) -> std::result::Result<Self, String> {
+    pub fn new(
+        alpha: f64,
+        rule: DecisionRule,
+        classes: Vec<ClassStats>,
+    ) -> std::result::Result<Self, String> {
         if classes.len() < 2 {
             return Err(format!(
                 "need at least two classes, found {}",
@@ -114,27 +194,41 @@ impl NbModel {
             }
         }
         let k = classes.len();
-        let log_prior = classes.iter().map(|c| c.prior.ln()).collect();
+        let log_prior = match rule.variant {
+            Variant::Multinomial if rule.fit_prior => {
+                classes.iter().map(|c| c.prior.ln()).collect()
+            }
+            Variant::Multinomial => vec![-(k as f64).ln(); k],
+            // scikit-learn's ComplementNB adds no prior when there are two or more classes.
+            Variant::Complement => vec![0.0; k],
+        };
+        let table = match rule.variant {
+            Variant::Multinomial => classes.iter().map(|c| c.feature_log_prob.clone()).collect(),
+            Variant::Complement => complement_weights(&classes, alpha, rule.weight_norm),
+        };
         let mut log_prob = vec![0.0; n_features * k];
         let mut llr = vec![0.0; n_features * k];
         let mut others = Vec::with_capacity(k);
         for f in 0..n_features {
-            for (ci, c) in classes.iter().enumerate() {
-                log_prob[f * k + ci] = c.feature_log_prob[f];
+            for ci in 0..k {
+                log_prob[f * k + ci] = table[ci][f];
             }
             for ci in 0..k {
                 others.clear();
-                others.extend(
-                    (0..k)
-                        .filter(|&o| o != ci)
-                        .map(|o| classes[o].feature_log_prob[f]),
-                );
-                let mean_others = log_sum_exp(&others) - ((k - 1) as f64).ln();
-                llr[f * k + ci] = classes[ci].feature_log_prob[f] - mean_others;
+                others.extend((0..k).filter(|&o| o != ci).map(|o| table[o][f]));
+                let mean_others = match rule.variant {
+                    Variant::Multinomial => log_sum_exp(&others) - ((k - 1) as f64).ln(),
+                    Variant::Complement => others.iter().sum::<f64>() / (k - 1) as f64,
+                };
+                llr[f * k + ci] = table[ci][f] - mean_others;
             }
+        }
+        if log_prob.iter().any(|v| !v.is_finite()) {
+            return Err("the decision rule gives a non-finite feature weight".into());
         }
         Ok(NbModel {
             alpha,
+            rule,
             classes,
             n_features,
             log_prior,
@@ -149,6 +243,7 @@ impl NbModel {
         model: &MultinomialNb<f64, usize>,
         labels: &[String],
         alpha: f64,
+        rule: DecisionRule,
     ) -> Result<Self> {
         let fit_err = |m: String| StanceError::Fit(m);
         let value = serde_json::to_value(model).map_err(|e| fit_err(e.to_string()))?;
@@ -173,7 +268,7 @@ impl NbModel {
                 feature_log_prob: arr("feature_log_prob")?,
             });
         }
-        NbModel::new(alpha, classes).map_err(fit_err)
+        NbModel::new(alpha, rule, classes).map_err(fit_err)
     }
 
     /// Rebuilds the equivalent linfa model (for tests that compare against linfa itself, and for
@@ -198,6 +293,10 @@ impl NbModel {
 
     pub fn alpha(&self) -> f64 {
         self.alpha
+    }
+
+    pub fn rule(&self) -> DecisionRule {
+        self.rule
     }
 
     pub fn classes(&self) -> &[ClassStats] {
@@ -245,6 +344,17 @@ impl NbModel {
         jll
     }
 
+    /// The per-feature weight the decision rule adds to `class`'s joint log-likelihood for each
+    /// unit of the feature (log-probability for multinomial NB, complement weight otherwise).
+    pub fn weight(&self, feature: u32, class: usize) -> f64 {
+        self.log_prob[feature as usize * self.classes.len() + class]
+    }
+
+    /// The log-prior the decision rule starts each class from.
+    pub fn log_prior(&self) -> &[f64] {
+        &self.log_prior
+    }
+
     /// How strongly a feature points to `class` against the other classes (natural log units).
     pub fn llr(&self, feature: u32, class: usize) -> f64 {
         self.llr[feature as usize * self.classes.len() + class]
@@ -278,10 +388,11 @@ mod tests {
             feature_count: vec![1.0; n],
             feature_log_prob: vec![-1.0; n],
         };
-        assert!(NbModel::new(1.0, vec![c("a", 3), c("b", 3)]).is_ok());
-        assert!(NbModel::new(1.0, vec![c("a", 3), c("b", 2)])
+        let r = DecisionRule::default();
+        assert!(NbModel::new(1.0, r, vec![c("a", 3), c("b", 3)]).is_ok());
+        assert!(NbModel::new(1.0, r, vec![c("a", 3), c("b", 2)])
             .unwrap_err()
             .contains("expected 3"));
-        assert!(NbModel::new(1.0, vec![c("a", 3)]).is_err());
+        assert!(NbModel::new(1.0, r, vec![c("a", 3)]).is_err());
     }
 }

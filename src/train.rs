@@ -1,7 +1,9 @@
-//! Training: the corpus is streamed three times (tokenizer vocabulary, optional bigram counts,
-//! then model fitting) so memory is bounded by the vocabulary, not the corpus. The model is fitted
-//! by linfa-bayes' `MultinomialNb` through `fit_with` on dense chunks of at most a few thousand
-//! documents.
+//! Training: the corpus is streamed several times (tokenizer vocabulary, feature selection, then
+//! model fitting) so memory is bounded by the vocabulary, not the corpus. Each head's model is
+//! fitted by linfa-bayes' `MultinomialNb` through `fit_with` on dense chunks of at most a few
+//! thousand documents; complement NB is derived from the same fitted counts. The calibration
+//! maps are then fitted on out-of-fold predictions ([`out_of_fold`]): each fold trains its own
+//! tokenizer and models without the held-out writers.
 
 use std::sync::mpsc::sync_channel;
 use std::sync::Mutex;
@@ -15,58 +17,178 @@ use linfa_bayes::{MultinomialNb, MultinomialNbParams};
 use ndarray::{s, Array1, Array2};
 use tokenizers::Tokenizer;
 
+use crate::calibration::{Calibration, Method, Sample};
 use crate::corpus::Corpus;
 use crate::error::{Result, StanceError};
-use crate::features::{BigramCounter, FeatureSpace};
-use crate::model::NbModel;
-use crate::params::CheckedParams;
+use crate::evaluate::{group_folds, stratified_folds};
+use crate::features::{FeatureSelector, FeatureSpace, SelectionRule};
+use crate::head::Head;
+use crate::model::{DecisionRule, NbModel, Variant};
+use crate::params::{CheckedParams, TrainParams};
+use crate::stopwords::TokenClasses;
 use crate::tokenize::{train_tokenizer, FastTokenizer};
+use crate::weighting::Weighting;
 
 /// Dense chunks handed to linfa never exceed this many bytes.
 const CHUNK_BYTES: usize = 64 << 20;
 
+/// Labels of the relevance head, in model order.
+pub const RELEVANCE_LABELS: [&str; 2] = ["off-topic", "on-topic"];
+
 /// Everything a training run produces, before it is written as an artifact.
 pub struct TrainedModel {
     pub tokenizer: Tokenizer,
-    pub features: FeatureSpace,
-    pub model: NbModel,
+    pub stance: Head,
+    /// Present when an off-topic corpus was given.
+    pub relevance: Option<Head>,
     pub elapsed: Duration,
 }
 
-/// Trains a tokenizer and a naive Bayes model on a validated corpus. `progress`, if given, is
-/// advanced once per document per pass.
+/// Out-of-fold predictions: every document scored by models that never saw its group.
+pub struct OutOfFold {
+    /// One per stance document, in corpus order.
+    pub stance: Vec<Sample>,
+    /// Stance documents (truth `on-topic`) then off-topic documents (truth `off-topic`).
+    pub relevance: Vec<Sample>,
+    pub folds: usize,
+    /// Whether the folds kept groups together (false: stratified).
+    pub grouped: bool,
+}
+
+/// Trains the tokenizer, both heads and their calibration.
 pub fn train(
-    corpus: &Corpus,
+    stance: &Corpus,
+    offtopic: Option<&Corpus>,
     params: &CheckedParams,
     progress: Option<&ProgressBar>,
 ) -> Result<TrainedModel> {
-    let p = params.get();
     let start = Instant::now();
+    let p = params.get();
+    let mut model = fit(stance, offtopic, p, progress)?;
+    if p.calibration != Method::None {
+        let oof = out_of_fold(
+            stance,
+            offtopic,
+            p,
+            p.calibration_folds,
+            &p.group_by,
+            p.seed,
+        )?;
+        model.stance.calibration =
+            Calibration::fit(p.calibration, &oof.stance, stance.labels().len());
+        if let Some(r) = &mut model.relevance {
+            r.calibration = Calibration::fit(p.calibration, &oof.relevance, 2);
+        }
+    }
+    model.elapsed = start.elapsed();
+    Ok(model)
+}
 
-    let hf = train_vocabulary(corpus, p.min_count, p.max_vocab, progress)?;
-    let fast = FastTokenizer::new(hf.clone());
-    let mut ids = Vec::new();
-
-    let bigrams = if p.bigrams {
-        let mut counter = BigramCounter::default();
-        corpus.for_each(|doc| {
-            fast.encode(&doc.text, &mut ids)?;
-            counter.add(&ids);
-            tick(progress);
-            Ok(())
-        })?;
-        counter.finish(p.min_count, p.max_vocab)
-    } else {
-        Vec::new()
+/// Trains the tokenizer and both heads without calibration.
+pub fn fit(
+    stance: &Corpus,
+    offtopic: Option<&Corpus>,
+    p: &TrainParams,
+    progress: Option<&ProgressBar>,
+) -> Result<TrainedModel> {
+    let start = Instant::now();
+    let everything = match offtopic {
+        Some(o) => Corpus::union(
+            vec!["all".into()],
+            vec![(stance.clone(), 0), (o.clone(), 0)],
+        )?,
+        None => stance.clone(),
     };
-    let features = FeatureSpace::new(fast.vocab_size(), p.binary, bigrams);
+    let hf = train_vocabulary(&everything, p.min_count, p.max_vocab, progress)?;
+    let fast = FastTokenizer::new(hf.clone());
+    let tokens: Vec<String> = (0..fast.vocab_size() as u32)
+        .map(|id| fast.id_to_token(id).unwrap_or_default())
+        .collect();
+    let classes = TokenClasses::from_tokens(tokens);
+    let rule = DecisionRule {
+        variant: p.variant,
+        weight_norm: p.weight_norm,
+        fit_prior: p.fit_prior,
+    };
+    let stance_head = fit_head(
+        stance,
+        &fast,
+        &classes,
+        p,
+        rule,
+        (p.tfidf, p.l2_norm),
+        progress,
+    )?;
+    let relevance = match offtopic {
+        Some(o) => {
+            let corpus = Corpus::union(
+                RELEVANCE_LABELS.iter().map(|s| s.to_string()).collect(),
+                vec![(o.clone(), 0), (stance.clone(), 1)],
+            )?;
+            // Relevance is a plain two-class multinomial model with uniform priors (how much of
+            // each side the corpora hold says nothing about what users send) over unweighted
+            // features: whether a text is about the debate is in which words it uses at all.
+            let rel_rule = DecisionRule {
+                variant: Variant::Multinomial,
+                weight_norm: false,
+                fit_prior: false,
+            };
+            Some(fit_head(
+                &corpus,
+                &fast,
+                &classes,
+                p,
+                rel_rule,
+                (false, false),
+                progress,
+            )?)
+        }
+        None => None,
+    };
+    Ok(TrainedModel {
+        tokenizer: hf,
+        stance: stance_head,
+        relevance,
+        elapsed: start.elapsed(),
+    })
+}
+
+/// Chooses one head's features on its corpus and fits its model.
+fn fit_head(
+    corpus: &Corpus,
+    fast: &FastTokenizer,
+    classes: &TokenClasses,
+    p: &TrainParams,
+    rule: DecisionRule,
+    (tfidf, l2): (bool, bool),
+    progress: Option<&ProgressBar>,
+) -> Result<Head> {
+    let mut ids = Vec::new();
+    let selection = SelectionRule {
+        min_df: p.min_df,
+        drop_stop_words: p.stop_words,
+        bigrams: p.bigrams,
+        negation: p.negation,
+        max_bigrams: p.max_vocab,
+        binary: p.binary,
+    };
+    let mut selector = FeatureSelector::new(selection, classes, fast.vocab_size());
+    corpus.for_each(|doc| {
+        fast.encode(&doc.text, &mut ids)?;
+        selector.add(&ids);
+        tick(progress);
+        Ok(())
+    })?;
+    let (layout, df, documents) = selector.finish_with_df();
+    let features = FeatureSpace::from_layout(layout);
+    let weighting = Weighting::fit(tfidf, l2, &df, documents);
     let width = features.len();
     if width == 0 {
         return Err(StanceError::corpus(
             corpus.root(),
             format!(
-                "no word occurs at least {} times: the vocabulary is empty",
-                p.min_count
+                "no feature occurs in at least {} documents: the vocabulary is empty",
+                p.min_df.max(1)
             ),
         ));
     }
@@ -83,7 +205,9 @@ pub fn train(
 
     corpus.for_each(|doc| {
         fast.encode(&doc.text, &mut ids)?;
-        for (f, n) in features.counts(&ids) {
+        let mut v = features.counts(&ids);
+        weighting.apply(&mut v);
+        for (f, n) in v {
             x[[filled, f as usize]] = n;
         }
         y[filled] = doc.label;
@@ -100,12 +224,168 @@ pub fn train(
         fitted = Some(fit_chunk(&nb_params, fitted.take(), &x, &y, filled)?);
     }
     let fitted = fitted.ok_or_else(|| StanceError::corpus(corpus.root(), "no documents"))?;
-    let model = NbModel::from_linfa(&fitted, corpus.labels(), p.alpha)?;
-    Ok(TrainedModel {
-        tokenizer: hf,
+    let model = NbModel::from_linfa(&fitted, corpus.labels(), p.alpha, rule)?;
+    Ok(Head {
         features,
+        weighting,
         model,
-        elapsed: start.elapsed(),
+        calibration: Calibration::identity(),
+    })
+}
+
+/// Fold of every document: stance documents first, then off-topic ones. Groups (a manifest
+/// field) stay in one fold when every document has one; otherwise folds are stratified.
+fn assign_folds(
+    stance: &Corpus,
+    stance_labels: &[usize],
+    offtopic: Option<(&Corpus, &[usize])>,
+    k: usize,
+    group_by: &str,
+    seed: u64,
+) -> Result<(Vec<usize>, bool)> {
+    let n_stance_labels = stance.labels().len();
+    let mut labels: Vec<usize> = stance_labels.to_vec();
+    if let Some((_, l)) = offtopic {
+        labels.extend(l.iter().map(|_| n_stance_labels));
+    }
+    if !group_by.is_empty() {
+        let mut groups = match stance.group_keys(group_by) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                tracing::warn!("stratified folds instead of grouped ones: {e}");
+                None
+            }
+        };
+        if let (Some(g), Some((o, _))) = (&mut groups, offtopic) {
+            match o.group_keys(group_by) {
+                Ok(og) => g.extend(og.into_iter().map(|x| format!("off-topic/{x}"))),
+                Err(e) => {
+                    tracing::warn!("stratified folds instead of grouped ones: {e}");
+                    groups = None;
+                }
+            }
+        }
+        if let Some(g) = groups {
+            return Ok((group_folds(&g, k, seed)?, true));
+        }
+    }
+    Ok((
+        stratified_folds(&labels, n_stance_labels + 1, k, seed),
+        false,
+    ))
+}
+
+/// Scores every document with models trained without its fold.
+pub fn out_of_fold(
+    stance: &Corpus,
+    offtopic: Option<&Corpus>,
+    p: &TrainParams,
+    k: usize,
+    group_by: &str,
+    seed: u64,
+) -> Result<OutOfFold> {
+    let min_support = stance
+        .stats()
+        .documents_per_label
+        .iter()
+        .copied()
+        .min()
+        .unwrap_or(0);
+    if k < 2 || k > min_support {
+        return Err(StanceError::Param {
+            name: "folds",
+            reason: format!(
+                "must be between 2 and the smallest label's document count ({min_support}), got {k}"
+            ),
+        });
+    }
+    let stance_labels = stance.label_list()?;
+    let off_labels = match offtopic {
+        Some(o) => o.label_list()?,
+        None => Vec::new(),
+    };
+    let (folds, grouped) = assign_folds(
+        stance,
+        &stance_labels,
+        offtopic.map(|o| (o, off_labels.as_slice())),
+        k,
+        group_by,
+        seed,
+    )?;
+    let (stance_folds, off_folds) = folds.split_at(stance_labels.len());
+    let mut stance_samples: Vec<Option<Sample>> = vec![None; stance_labels.len()];
+    let mut rel_stance: Vec<Option<Sample>> = vec![None; stance_labels.len()];
+    let mut rel_off: Vec<Option<Sample>> = vec![None; off_labels.len()];
+    let mut ids = Vec::new();
+    for fold in 0..k {
+        let train_stance = stance.subset(
+            stance_folds.iter().map(|&f| f != fold).collect(),
+            &stance_labels,
+        )?;
+        let train_off = match offtopic {
+            Some(o) => Some(o.subset(off_folds.iter().map(|&f| f != fold).collect(), &off_labels)?),
+            None => None,
+        };
+        let m = fit(&train_stance, train_off.as_ref(), p, None)?;
+        let fast = FastTokenizer::new(m.tokenizer.clone());
+        let mut i = 0;
+        stance.for_each(|d| {
+            if stance_folds[i] == fold {
+                fast.encode(&d.text, &mut ids)?;
+                let s = m.stance.score(&ids);
+                stance_samples[i] = Some(Sample {
+                    evidence: s.evidence(),
+                    jll: s.jll,
+                    truth: d.label,
+                });
+                if let Some(r) = &m.relevance {
+                    let s = r.score(&ids);
+                    rel_stance[i] = Some(Sample {
+                        evidence: s.evidence(),
+                        jll: s.jll,
+                        truth: 1,
+                    });
+                }
+            }
+            i += 1;
+            Ok(())
+        })?;
+        if let (Some(o), Some(r)) = (offtopic, &m.relevance) {
+            let mut i = 0;
+            o.for_each(|d| {
+                if off_folds[i] == fold {
+                    fast.encode(&d.text, &mut ids)?;
+                    let s = r.score(&ids);
+                    rel_off[i] = Some(Sample {
+                        evidence: s.evidence(),
+                        jll: s.jll,
+                        truth: 0,
+                    });
+                }
+                i += 1;
+                Ok(())
+            })?;
+        }
+    }
+    let missing = || StanceError::Fit("a fold left a document unscored".into());
+    let stance = stance_samples
+        .into_iter()
+        .map(|s| s.ok_or_else(missing))
+        .collect::<Result<Vec<_>>>()?;
+    let relevance = if offtopic.is_some() {
+        rel_stance
+            .into_iter()
+            .chain(rel_off)
+            .map(|s| s.ok_or_else(missing))
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        Vec::new()
+    };
+    Ok(OutOfFold {
+        stance,
+        relevance,
+        folds: k,
+        grouped,
     })
 }
 
@@ -208,10 +488,16 @@ mod tests {
         }
         .check()
         .unwrap();
-        let a = train(&c, &one, None).unwrap();
-        let b = train(&c, &tiny, None).unwrap();
-        assert_eq!(a.model.classes().len(), 2);
-        for (ca, cb) in a.model.classes().iter().zip(b.model.classes()) {
+        let a = fit(&c, None, one.get(), None).unwrap();
+        let b = fit(&c, None, tiny.get(), None).unwrap();
+        assert_eq!(a.stance.model.classes().len(), 2);
+        for (ca, cb) in a
+            .stance
+            .model
+            .classes()
+            .iter()
+            .zip(b.stance.model.classes())
+        {
             assert_eq!(ca.class_count, cb.class_count);
             assert_eq!(ca.feature_count, cb.feature_count);
             for (x, y) in ca.feature_log_prob.iter().zip(&cb.feature_log_prob) {
@@ -224,12 +510,12 @@ mod tests {
     fn empty_vocabulary_is_a_clear_error() {
         let c = corpus();
         let p = TrainParams {
-            min_count: 1000,
+            min_df: 1000,
             ..Default::default()
         }
         .check()
         .unwrap();
-        let e = train(&c, &p, None).err().unwrap().to_string();
+        let e = fit(&c, None, p.get(), None).err().unwrap().to_string();
         assert!(e.contains("vocabulary is empty"), "{e}");
     }
 }

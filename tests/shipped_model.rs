@@ -18,16 +18,12 @@ fn committed_model_is_what_train_produces_from_the_committed_corpus() {
         common::root().join("training-data").display().to_string(),
         "--models".into(),
         t.path().display().to_string(),
-        format!("--alpha={}", p.alpha),
-        format!("--min-count={}", p.min_count),
-        format!("--max-vocab={}", p.max_vocab),
-        format!("--binary={}", p.binary),
-        format!("--bigrams={}", p.bigrams),
-        format!("--chunk-docs={}", p.chunk_docs),
+        "--offtopic".into(),
+        common::root().join("offtopic-data").display().to_string(),
     ];
+    args.extend(common::param_flags(p));
     if let Some(cv) = &meta.cross_validation {
         args.push(format!("--cv-folds={}", cv.folds));
-        args.push(format!("--seed={}", cv.seed));
     }
     let o = common::stance().args(&args).output().unwrap();
     assert!(o.status.success(), "{}", common::stderr(&o));
@@ -40,7 +36,7 @@ fn committed_model_is_what_train_produces_from_the_committed_corpus() {
     );
     assert!(
         model_a == model_b,
-        "model.json differs: retrain and commit models/"
+        "model.json or relevance.json differs: retrain and commit models/"
     );
     assert_eq!(meta_a, meta_b);
 }
@@ -64,10 +60,72 @@ fn reference_essay_scores_pro_open_with_high_confidence() {
         Classifier::from_artifact(artifact::load_current(&common::root().join("models")).unwrap());
     let s = c.score(&essay, 10).unwrap();
     assert_eq!(s.label, "pro-open", "{:?}", s.scores);
+    assert_eq!(s.on_topic, Some(true), "relevance {:?}", s.relevance);
+    assert!(!s.insufficient_evidence);
+}
+
+fn shipped() -> Classifier {
+    Classifier::from_artifact(artifact::load_current(&common::root().join("models")).unwrap())
+}
+
+/// Calibration makes a few sentences less confident than the whole article they come from.
+#[test]
+fn short_texts_are_less_confident_than_long_ones_on_the_same_topic() {
+    let c = shipped();
+    let text = common::reference_essay().unwrap_or_else(|| {
+        // Without ../shared: the longest pro-open piece of the corpus.
+        std::fs::read_dir(common::root().join("training-data/pro-open"))
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .max_by_key(|t| t.len())
+            .unwrap()
+    });
+    let long = c.score(&text, 0).unwrap();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let short_text = words[..words.len().min(25)].join(" ");
+    let short = c.score(&short_text, 0).unwrap();
+    assert!(short.evidence < long.evidence);
+    let p = |s: &stance::Score, l: &str| s.scores.iter().find(|(x, _)| x == l).unwrap().1;
     assert!(
-        s.confidence >= 0.9,
-        "confidence {} ({:?})",
-        s.confidence,
-        s.scores
+        short.confidence < long.confidence || p(&short, &long.label) < p(&long, &long.label),
+        "short {:?} long {:?}",
+        short.scores,
+        long.scores
+    );
+    // Too little to judge is flagged as such.
+    let tiny = c.score("Open weights.", 0).unwrap();
+    assert!(tiny.insufficient_evidence, "evidence {}", tiny.evidence);
+    assert!(tiny.confidence < 0.8, "{:?}", tiny.scores);
+}
+
+/// The model's evidence on real writing is made of words that mean something: at least 90% of the
+/// top-5 explanation features per label contain a content word (not an NLTK stop-word or
+/// punctuation).
+#[test]
+fn explanations_on_real_writing_are_made_of_content_words() {
+    let Ok(dev) = std::fs::read_to_string(common::root().join("../shared/realworld/dev.jsonl"))
+    else {
+        eprintln!("../shared/realworld not present; skipped");
+        return;
+    };
+    let c = shipped();
+    let stops = stance::stopwords::nltk_stop_words();
+    let content = |w: &str| !stops.contains(w) && !stance::stopwords::is_punctuation(w);
+    let (mut total, mut good) = (0, 0);
+    for line in dev.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let s = c.score(v["text"].as_str().unwrap(), 5).unwrap();
+        for (_, weights) in s.explanation.unwrap() {
+            for w in weights {
+                total += 1;
+                let token = w.token.trim_start_matches("NOT_");
+                good += token.split(' ').any(content) as usize;
+            }
+        }
+    }
+    let share = good as f64 / total as f64;
+    assert!(
+        share >= 0.9,
+        "{good} of {total} top-5 features contain a content word"
     );
 }

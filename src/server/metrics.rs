@@ -13,6 +13,10 @@ pub struct Metrics {
     pub latency: HistogramVec,
     pub documents: IntCounter,
     pub tokens: IntCounter,
+    /// Documents scored `on_topic: false`.
+    pub off_topic: IntCounter,
+    /// Documents scored with `insufficient_evidence`.
+    pub insufficient_evidence: IntCounter,
     pub model_info: IntGaugeVec,
     pub reloads: IntCounterVec,
 }
@@ -43,6 +47,16 @@ impl Metrics {
             .expect("valid metric");
         let tokens = IntCounter::new("stance_tokens_scored_total", "Tokens in scored documents")
             .expect("valid metric");
+        let off_topic = IntCounter::new(
+            "stance_off_topic_total",
+            "Documents scored as not about the open-versus-closed models debate",
+        )
+        .expect("valid metric");
+        let insufficient_evidence = IntCounter::new(
+            "stance_insufficient_evidence_total",
+            "Documents whose score rests on too little evidence",
+        )
+        .expect("valid metric");
         let model_info = IntGaugeVec::new(
             Opts::new(
                 "stance_model_info",
@@ -61,6 +75,8 @@ impl Metrics {
             Box::new(latency.clone()),
             Box::new(documents.clone()),
             Box::new(tokens.clone()),
+            Box::new(off_topic.clone()),
+            Box::new(insufficient_evidence.clone()),
             Box::new(model_info.clone()),
             Box::new(reloads.clone()),
         ] {
@@ -75,6 +91,8 @@ impl Metrics {
             latency,
             documents,
             tokens,
+            off_topic,
+            insufficient_evidence,
             model_info,
             reloads,
         }

@@ -30,6 +30,8 @@ pub struct ServeConfig {
     pub keep_alive: Duration,
     /// Concurrent connections per worker.
     pub max_connections: usize,
+    /// Relevance and evidence thresholds applied to every score.
+    pub thresholds: crate::classifier::Thresholds,
 }
 
 /// Why the service could not start or stopped abnormally.
@@ -55,7 +57,7 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
 async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let started = Instant::now();
     let artifact = artifact::load_current(&config.models_dir)?;
-    let classifier = Classifier::from_artifact(artifact);
+    let classifier = Classifier::from_artifact(artifact).with_thresholds(config.thresholds);
     let version = classifier.version().to_string();
     let state = web::Data::new(AppState::new(
         classifier,

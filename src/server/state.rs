@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::artifact;
-use crate::classifier::Classifier;
+use crate::classifier::{Classifier, Thresholds};
 use crate::error::Result;
 
 use super::metrics::Metrics;
@@ -26,6 +26,8 @@ pub struct AppState {
     pub models_dir: PathBuf,
     pub admin_token: Option<String>,
     pub limits: Limits,
+    /// Applied to every model loaded, the first and each reload.
+    pub thresholds: Thresholds,
     pub metrics: Metrics,
     reload_lock: std::sync::Mutex<()>,
 }
@@ -45,10 +47,12 @@ impl AppState {
     ) -> Self {
         let metrics = Metrics::new();
         metrics.set_model(classifier.version());
+        let thresholds = classifier.thresholds();
         AppState {
             model: ArcSwap::from_pointee(classifier),
             models_dir,
             admin_token,
+            thresholds,
             limits,
             metrics,
             reload_lock: std::sync::Mutex::new(()),
@@ -66,7 +70,7 @@ impl AppState {
         let previous = self.model.load().version().to_string();
         match artifact::load_current(&self.models_dir) {
             Ok(a) => {
-                let classifier = Classifier::from_artifact(a);
+                let classifier = Classifier::from_artifact(a).with_thresholds(self.thresholds);
                 let version = classifier.version().to_string();
                 // Metrics first, so that whoever sees the new model also sees it counted.
                 self.metrics.set_model(&version);

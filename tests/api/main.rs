@@ -629,3 +629,59 @@ fn slow_clients_are_cut_off() {
     let text = String::from_utf8_lossy(&buf);
     assert!(buf.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
 }
+
+#[test]
+fn relevance_and_evidence_fields_over_http() {
+    let s = Server::start(&[]);
+    let c = client();
+    let recipe = "Sourdough starter, day five\n\nFeed the starter twice a day with equal weights of flour and water, keep it somewhere warm, and wait until it doubles within six hours of a feed. Then mix 500 grams of bread flour with 350 grams of water, rest it for an hour, add 100 grams of starter and ten grams of salt, and fold the dough every half hour for two hours. Shape it, proof it overnight in the fridge, and bake it in a covered pot at 250 degrees for twenty minutes, then uncovered until the crust is deep brown.";
+    let debate = "Why we publish our weights\n\nWe release the full weights of our model under Apache 2.0 because open models let anyone audit, fork and fine-tune them on their own hardware. Closed models behind an API leave customers locked in to one vendor's prices and policies. Independent researchers found and fixed safety problems in earlier open releases faster than any single lab could, and national labs and universities can build on the same foundation. Open weights are how this field should work.";
+    let v = json_of(
+        c.post(s.url("/v1/classify"))
+            .json(&json!({"text": recipe, "explain": 3}))
+            .send()
+            .unwrap(),
+    );
+    assert_score(&v);
+    assert_eq!(v["on_topic"], false, "{v}");
+    let r = v["relevance"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&r), "{v}");
+    assert!(
+        v["relevance_explanation"]["off-topic"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
+        "{v}"
+    );
+    let v = json_of(
+        c.post(s.url("/v1/classify"))
+            .json(&json!({"text": debate}))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(v["on_topic"], true, "{v}");
+    assert_eq!(v["insufficient_evidence"], false, "{v}");
+    assert!(v["evidence"].as_u64().unwrap() > 10, "{v}");
+    let v = json_of(
+        c.post(s.url("/v1/classify"))
+            .header("Content-Type", "text/plain")
+            .body("Open weights.")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(v["insufficient_evidence"], true, "{v}");
+    let v = json_of(
+        c.post(s.url("/v1/classify/batch"))
+            .json(&json!({"texts": [recipe, debate]}))
+            .send()
+            .unwrap(),
+    );
+    let on: Vec<&Value> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["on_topic"])
+        .collect();
+    assert_eq!(on, [&json!(false), &json!(true)], "{v}");
+    let m = c.get(s.url("/metrics")).send().unwrap().text().unwrap();
+    assert!(m.contains("stance_off_topic_total"), "{m}");
+}

@@ -79,8 +79,9 @@ pub fn small_corpus(dir: &Path) {
 }
 
 /// A `stance train` command for `data` into `models`, for tests that expect it to fail as well
-/// as those that expect success. `--min-count 1` is pinned so the tiny test corpora keep every
-/// word whatever the shipped default becomes.
+/// as those that expect success. `--min-count 1 --min-df 1` are pinned so the tiny test corpora
+/// keep every word whatever the shipped defaults become; no relevance head and no calibration
+/// (a tiny corpus cannot be split into calibration folds), unless a test asks for them.
 pub fn train_command(data: &Path, models: &Path) -> Command {
     let mut c = stance();
     c.arg("train")
@@ -88,8 +89,25 @@ pub fn train_command(data: &Path, models: &Path) -> Command {
         .arg(data)
         .arg("--models")
         .arg(models)
-        .args(["--min-count", "1"]);
+        .args(["--min-count", "1", "--min-df", "1"])
+        .args(["--offtopic", "none", "--calibration", "none"]);
     c
+}
+
+/// The `stance train` flags that reproduce a model's recorded hyper-parameters.
+pub fn param_flags(p: &stance::TrainParams) -> Vec<String> {
+    let v = serde_json::to_value(p).unwrap();
+    v.as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            let value = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            format!("--{}={value}", k.replace('_', "-"))
+        })
+        .collect()
 }
 
 /// Trains `data` into `models` with the debug binary, asserting success.

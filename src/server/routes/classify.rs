@@ -69,10 +69,26 @@ pub struct ClassifyResponse {
     pub tokens: usize,
     /// Tokens the model has never seen (no evidence either way).
     pub unknown_tokens: usize,
+    /// Distinct known stance features the score rests on.
+    pub evidence: usize,
+    /// True when `evidence` is below the service's minimum (`--min-evidence`): too little text
+    /// to judge; treat the label as a guess.
+    pub insufficient_evidence: bool,
+    /// Probability that the text is about the open-versus-closed AI models debate (absent for a
+    /// model trained without an off-topic corpus).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relevance: Option<f64>,
+    /// `relevance` at or above `--relevance-threshold`. When false, the stance fields are still
+    /// given but describe a text that is not about the debate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_topic: Option<bool>,
     pub model: ModelRef,
-    /// Per label, the tokens that pushed hardest toward it.
+    /// Per label, the features that pushed hardest toward it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<BTreeMap<String, Vec<TokenWeight>>>,
+    /// Per relevance label (`on-topic`, `off-topic`), the features that pushed hardest toward it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relevance_explanation: Option<BTreeMap<String, Vec<TokenWeight>>>,
 }
 
 /// Results in input order.
@@ -113,10 +129,15 @@ impl ClassifyResponse {
             scores: s.scores.into_iter().collect(),
             tokens: s.tokens,
             unknown_tokens: s.unknown_tokens,
+            evidence: s.evidence,
+            insufficient_evidence: s.insufficient_evidence,
+            relevance: s.relevance,
+            on_topic: s.on_topic,
             model: ModelRef {
                 version: version.to_string(),
             },
             explanation: s.explanation.map(|e| e.into_iter().collect()),
+            relevance_explanation: s.relevance_explanation.map(|e| e.into_iter().collect()),
         }
     }
 }
@@ -139,6 +160,10 @@ fn record(state: &AppState, results: &[ClassifyResponse]) {
         .metrics
         .tokens
         .inc_by(results.iter().map(|r| r.tokens as u64).sum());
+    let off = results.iter().filter(|r| r.on_topic == Some(false)).count();
+    state.metrics.off_topic.inc_by(off as u64);
+    let thin = results.iter().filter(|r| r.insufficient_evidence).count();
+    state.metrics.insufficient_evidence.inc_by(thin as u64);
 }
 
 /// Score one article, sent as JSON or as a raw `text/plain` body.
