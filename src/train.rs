@@ -15,12 +15,12 @@ use linfa_bayes::{MultinomialNb, MultinomialNbParams};
 use ndarray::{s, Array1, Array2};
 use tokenizers::Tokenizer;
 
-use crate::corpus::Corpus;
+use crate::corpus::{Corpus, Document};
 use crate::error::{Result, StanceError};
 use crate::features::{BigramCounter, FeatureSpace};
 use crate::model::NbModel;
 use crate::params::CheckedParams;
-use crate::tokenize::{train_tokenizer, FastTokenizer};
+use crate::tokenize::{pieces, train_tokenizer, FastTokenizer, Piece};
 
 /// Dense chunks handed to linfa never exceed this many bytes.
 const CHUNK_BYTES: usize = 64 << 20;
@@ -50,7 +50,7 @@ pub fn train(
     let bigrams = if p.bigrams {
         let mut counter = BigramCounter::default();
         corpus.for_each(|doc| {
-            fast.encode(&doc.text, &mut ids)?;
+            encode_doc(&fast, &doc, &mut ids)?;
             counter.add(&ids);
             tick(progress);
             Ok(())
@@ -82,7 +82,7 @@ pub fn train(
     let mut fitted: Option<MultinomialNb<f64, usize>> = None;
 
     corpus.for_each(|doc| {
-        fast.encode(&doc.text, &mut ids)?;
+        encode_doc(&fast, &doc, &mut ids)?;
         for (f, n) in features.counts(&ids) {
             x[[filled, f as usize]] = n;
         }
@@ -109,6 +109,12 @@ pub fn train(
     })
 }
 
+fn encode_doc(fast: &FastTokenizer, doc: &Document, ids: &mut Vec<u32>) -> Result<()> {
+    fast.encode(&doc.text, ids)
+        .map(|_| ())
+        .map_err(|e| StanceError::corpus(&doc.source, e.to_string()))
+}
+
 fn tick(progress: Option<&ProgressBar>) {
     if let Some(pb) = progress {
         pb.inc(1);
@@ -128,8 +134,17 @@ fn train_vocabulary(
         let reader = scope.spawn(move || {
             corpus.for_each(|doc| {
                 tick(progress);
-                // A closed channel means the trainer stopped early; its error is reported.
-                let _ = tx.send(doc.text);
+                // Pieces of bounded size (cut where the word counts cannot change), so that the
+                // pipeline's per-byte overhead is paid on one piece at a time, not the document.
+                let cut = pieces(&doc.text, &[], true)
+                    .map_err(|e| StanceError::corpus(&doc.source, e.to_string()))?;
+                for piece in cut {
+                    let (Piece::Text(t) | Piece::Added(t)) = piece;
+                    // A closed channel means the trainer stopped early; its error is reported.
+                    if tx.send(t.to_string()).is_err() {
+                        break;
+                    }
+                }
                 Ok(())
             })
         });
@@ -167,7 +182,6 @@ fn fit_chunk(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::corpus::Document;
     use crate::params::TrainParams;
 
     fn corpus() -> Corpus {
