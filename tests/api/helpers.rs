@@ -29,6 +29,11 @@ impl Server {
     /// Like [`Server::start`], with the process's data segment (heap and anonymous mappings)
     /// capped at `data_limit` bytes: an allocation past it fails and the process aborts.
     pub fn start_limited(extra: &[&str], data_limit: Option<u64>) -> Server {
+        Self::start_with(extra, data_limit, &[])
+    }
+
+    /// The general form: flags, an optional data limit and environment variables.
+    pub fn start_with(extra: &[&str], data_limit: Option<u64>, envs: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let models = dir.path().join("models");
         copy_dir(&root().join("models"), &models);
@@ -46,6 +51,7 @@ impl Server {
         if let Some(limit) = data_limit {
             crate::common::limit_data(&mut cmd, limit);
         }
+        cmd.envs(envs.iter().copied());
         let mut child = cmd
             .args(&args)
             .env_remove("STANCE_ADMIN_TOKEN")

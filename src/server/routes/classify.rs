@@ -176,7 +176,8 @@ fn record(state: &AppState, results: &[ClassifyResponse]) {
         (status = 200, description = "The article's stance", body = ClassifyResponse),
         (status = 400, description = "Malformed JSON or invalid UTF-8", body = ErrorBody),
         (status = 413, description = "Body over the size limit", body = ErrorBody),
-        (status = 415, description = "Content-Type is not JSON or text/plain", body = ErrorBody),
+        (status = 408, description = "Body not received within --body-timeout, or request not done within --request-deadline", body = ErrorBody),
+        (status = 415, description = "Content-Type is not JSON or text/plain, charset not UTF-8, or Content-Encoding not gzip", body = ErrorBody),
         (status = 422, description = "Missing, empty or non-string text; bad explain", body = ErrorBody),
     )
 )]
@@ -232,7 +233,8 @@ async fn classify_inner(
         (status = 200, description = "One result per document, in input order", body = BatchResponse),
         (status = 400, description = "Malformed JSON or invalid UTF-8", body = ErrorBody),
         (status = 413, description = "Body or batch over the limit", body = ErrorBody),
-        (status = 415, description = "Content-Type is not JSON", body = ErrorBody),
+        (status = 408, description = "Body not received within --body-timeout, or request not done within --request-deadline", body = ErrorBody),
+        (status = 415, description = "Content-Type is not JSON, charset not UTF-8, or Content-Encoding not gzip", body = ErrorBody),
         (status = 422, description = "Wrong shape, empty batch or empty text", body = ErrorBody),
     )
 )]
