@@ -176,6 +176,8 @@ pub fn save(
     opts: &SaveOptions,
 ) -> Result<Meta> {
     fs::create_dir_all(models_dir).map_err(|e| StanceError::io(models_dir, e))?;
+    // One publisher at a time: naming, writing, moving CURRENT and pruning under the lock.
+    let _lock = crate::fsutil::lock_dir(models_dir)?;
     let rendered = render(trained)?;
     let now = chrono::Utc::now();
     let joined: Vec<&str> = rendered.iter().map(|(_, b)| b.as_str()).collect();
@@ -254,6 +256,8 @@ pub fn list_versions(models_dir: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// Runs under the models folder's lock, so every `.partial-*` folder is a crashed run's
+/// leftover; the version just written and whatever `CURRENT` names are never removed.
 fn prune(models_dir: &Path, current: &str, keep: usize) -> Result<()> {
     // Leftovers of crashed runs are never pointed at; remove them.
     for entry in fs::read_dir(models_dir)
@@ -265,10 +269,11 @@ fn prune(models_dir: &Path, current: &str, keep: usize) -> Result<()> {
         }
     }
     let versions = list_versions(models_dir)?;
+    let pointed = current_version(models_dir).ok();
     let excess = versions.len().saturating_sub(keep.max(1));
     for v in versions
         .iter()
-        .filter(|v| v.as_str() != current)
+        .filter(|v| v.as_str() != current && Some(v.as_str()) != pointed.as_deref())
         .take(excess)
     {
         fs::remove_dir_all(models_dir.join(v))

@@ -14,6 +14,15 @@ use sha2::{Digest, Sha256};
 use crate::error::{Result, StanceError};
 use crate::manifest::{Manifest, BATCHES_FILE, MANIFEST_FILE};
 
+/// Documents longer than this are cut to their first `MAX_DOCUMENT_BYTES` (at a character
+/// boundary, with a warning): training memory must not grow with the largest document. It equals
+/// the service's default `--max-body`, so a model never learns from more of a document than it
+/// would score.
+pub const MAX_DOCUMENT_BYTES: usize = 1 << 20;
+
+/// JSONL lines longer than this are an error (a document at the cap, JSON-escaped, fits).
+pub const MAX_JSONL_LINE_BYTES: usize = 8 * MAX_DOCUMENT_BYTES;
+
 /// One labelled document as read from a corpus.
 #[derive(Debug, Clone)]
 pub struct Document {
@@ -241,8 +250,10 @@ impl Corpus {
             let ft = entry
                 .file_type()
                 .map_err(|e| StanceError::io(entry.path(), e))?;
+            // A folder is always a label, whatever its name; only files may be READMEs (and the
+            // manifest files).
             if name.starts_with('.')
-                || (ft.is_file()
+                || (!ft.is_dir()
                     && (is_readme(&name) || name == MANIFEST_FILE || name == BATCHES_FILE))
             {
                 continue;
@@ -279,6 +290,11 @@ impl Corpus {
         let mut v = Validator::new(labels.len());
         for (label, path) in &files {
             let text = read_text(path)?;
+            if text.len() + 4 > MAX_DOCUMENT_BYTES
+                && fs::metadata(path).is_ok_and(|m| m.len() > MAX_DOCUMENT_BYTES as u64)
+            {
+                warn_capped(&path.display().to_string());
+            }
             v.add(*label, &path.display().to_string(), &text);
         }
         let stats = v.finish(root, &labels, min_labels)?;
@@ -294,8 +310,11 @@ impl Corpus {
     fn open_jsonl(path: &Path, min_labels: usize) -> Result<Self> {
         // First pass: labels (sorted, like folder names) and validation of every line.
         let mut labels = BTreeSet::new();
-        for_each_jsonl(path, |_, label, _| {
+        for_each_jsonl(path, |line, label, text| {
             labels.insert(label.to_string());
+            if text.len() > MAX_DOCUMENT_BYTES {
+                warn_capped(&format!("{}:{line}", path.display()));
+            }
             Ok(())
         })?;
         let labels: Vec<String> = labels.into_iter().collect();
@@ -307,7 +326,11 @@ impl Corpus {
         // Second pass for the digest and duplicates, keeping only hashes in memory.
         let mut v = Validator::new(labels.len());
         for_each_jsonl(path, |line, label, text| {
-            v.add(index[label], &format!("{}:{line}", path.display()), text);
+            v.add(
+                index[label],
+                &format!("{}:{line}", path.display()),
+                cap_str(text),
+            );
             Ok(())
         })?;
         let stats = v.finish(path, &labels, min_labels)?;
@@ -377,7 +400,7 @@ impl Corpus {
                     f(Document {
                         label,
                         source: format!("{}:{line}", path.display()),
-                        text: text.to_string(),
+                        text: cap_str(text).to_string(),
                     })
                 })
             }
@@ -436,8 +459,37 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<fs::DirEntry>> {
     Ok(entries)
 }
 
+/// Cuts `bytes` to at most [`MAX_DOCUMENT_BYTES`] at a UTF-8 character boundary; says whether it
+/// cut anything.
+fn cap_bytes(bytes: &mut Vec<u8>) -> bool {
+    if bytes.len() <= MAX_DOCUMENT_BYTES {
+        return false;
+    }
+    let mut end = MAX_DOCUMENT_BYTES;
+    // Back up over at most three continuation bytes to a character start.
+    while end > MAX_DOCUMENT_BYTES - 4 && (bytes[end] & 0xC0) == 0x80 {
+        end -= 1;
+    }
+    bytes.truncate(end);
+    true
+}
+
+fn warn_capped(source: &str) {
+    tracing::warn!(
+        "{source}: longer than {MAX_DOCUMENT_BYTES} bytes; only its first {MAX_DOCUMENT_BYTES} bytes are used"
+    );
+}
+
 fn read_text(path: &Path) -> Result<String> {
-    let bytes = fs::read(path).map_err(|e| StanceError::io(path, e))?;
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    fs::File::open(path)
+        .and_then(|f| {
+            f.take(MAX_DOCUMENT_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)
+        })
+        .map_err(|e| StanceError::io(path, e))?;
+    cap_bytes(&mut bytes);
     let text = String::from_utf8(bytes).map_err(|e| {
         StanceError::corpus(
             path,
@@ -460,7 +512,7 @@ fn for_each_jsonl(path: &Path, mut f: impl FnMut(usize, &str, &str) -> Result<()
     let mut line_no = 0;
     loop {
         buf.clear();
-        let n = reader
+        let n = std::io::Read::take(&mut reader, MAX_JSONL_LINE_BYTES as u64 + 1)
             .read_until(b'\n', &mut buf)
             .map_err(|e| StanceError::io(path, e))?;
         if n == 0 {
@@ -472,6 +524,11 @@ fn for_each_jsonl(path: &Path, mut f: impl FnMut(usize, &str, &str) -> Result<()
             line: line_no,
             reason,
         };
+        if buf.len() > MAX_JSONL_LINE_BYTES {
+            return Err(bad(format!(
+                "line longer than {MAX_JSONL_LINE_BYTES} bytes"
+            )));
+        }
         let line = std::str::from_utf8(&buf).map_err(|_| bad("not valid UTF-8".into()))?;
         if line.trim().is_empty() {
             continue;
@@ -495,6 +552,18 @@ fn for_each_jsonl(path: &Path, mut f: impl FnMut(usize, &str, &str) -> Result<()
         f(line_no, label, text)?;
     }
     Ok(())
+}
+
+/// [`cap_bytes`] for a string that is already in memory.
+fn cap_str(text: &str) -> &str {
+    if text.len() <= MAX_DOCUMENT_BYTES {
+        return text;
+    }
+    let mut end = MAX_DOCUMENT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 fn sha(text: &str) -> [u8; 32] {

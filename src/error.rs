@@ -30,6 +30,14 @@ pub enum StanceError {
     #[error("tokenizer: {0}")]
     Tokenizer(String),
 
+    /// A text that would need the Hugging Face pipeline on a run longer than the pipeline's piece
+    /// limit with nowhere to cut it (see [`crate::tokenize::pieces`]).
+    #[error(
+        "text at byte {offset}: more than {limit} bytes without whitespace or punctuation in text \
+         that Unicode NFKC normalization changes; it cannot be tokenized within bounded memory"
+    )]
+    Unbounded { offset: usize, limit: usize },
+
     /// linfa failed to fit the naive Bayes model.
     #[error("naive Bayes fit: {0}")]
     Fit(String),

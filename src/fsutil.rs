@@ -47,6 +47,42 @@ pub fn rename_dir(from: &Path, to: &Path) -> Result<()> {
     sync_dir(parent_dir(to))
 }
 
+/// Name of the lock file inside a models folder.
+pub const LOCK_FILE: &str = ".lock";
+
+/// An exclusive advisory lock (`flock`) on a folder's [`LOCK_FILE`], released when dropped (or
+/// when the process dies, however it dies).
+pub struct DirLock {
+    _file: File,
+}
+
+/// Takes the exclusive lock on `dir`, waiting for the holder if there is one (a warning says
+/// so). Every writer of a models folder (`stance train`) takes it before it creates anything
+/// there and keeps it until `CURRENT` has moved and old versions are pruned.
+pub fn lock_dir(dir: &Path) -> Result<DirLock> {
+    use rustix::fs::{flock, FlockOperation};
+    let path = dir.join(LOCK_FILE);
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StanceError::io(&path, e))?;
+    match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::WOULDBLOCK) => {
+            tracing::warn!(
+                "{}: another stance process is publishing a model here; waiting for it",
+                path.display()
+            );
+            flock(&file, FlockOperation::LockExclusive)
+                .map_err(|e| StanceError::io(&path, e.into()))?;
+        }
+        Err(e) => return Err(StanceError::io(&path, e.into())),
+    }
+    Ok(DirLock { _file: file })
+}
+
 fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,

@@ -211,7 +211,14 @@ struct ClassifyArgs {
     explain: usize,
     #[command(flatten)]
     thresholds: ThresholdArgs,
+    /// Read at most this many bytes of each input; a longer one is scored on its first BYTES
+    /// (cut at a character boundary) with a warning. Default: the service's --max-body default.
+    #[arg(long, env = "STANCE_MAX_BYTES", default_value_t = DEFAULT_MAX_BODY, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    max_bytes: u64,
 }
+
+/// `stance serve --max-body` and `stance classify --max-bytes` default: 1 MiB.
+const DEFAULT_MAX_BODY: u64 = 1 << 20;
 
 #[derive(Args)]
 struct EvaluateArgs {
@@ -266,8 +273,8 @@ struct ServeArgs {
     /// Worker threads (default: one per CPU core).
     #[arg(long, env = "STANCE_WORKERS")]
     workers: Option<usize>,
-    /// Largest accepted request body in bytes.
-    #[arg(long, env = "STANCE_MAX_BODY", default_value_t = 1 << 20)]
+    /// Largest accepted request body in bytes (after gzip decoding, and before).
+    #[arg(long, env = "STANCE_MAX_BODY", default_value_t = DEFAULT_MAX_BODY as usize)]
     max_body: usize,
     /// Largest accepted batch, in documents.
     #[arg(long, env = "STANCE_MAX_BATCH", default_value_t = 256)]
@@ -281,6 +288,12 @@ struct ServeArgs {
     /// Seconds a client has to send its request head before the connection is closed.
     #[arg(long, env = "STANCE_REQUEST_TIMEOUT", default_value_t = 5)]
     request_timeout: u64,
+    /// Seconds a client has to send the whole request body (408 request_timeout otherwise).
+    #[arg(long, env = "STANCE_BODY_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    body_timeout: u64,
+    /// Seconds a request may take in total, from its head to its response (408 otherwise).
+    #[arg(long, env = "STANCE_REQUEST_DEADLINE", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    request_deadline: u64,
     /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
     #[arg(long, env = "STANCE_SHUTDOWN_TIMEOUT", default_value_t = 20)]
     shutdown_timeout: u64,
@@ -463,18 +476,34 @@ fn load_classifier(models: &Path) -> Result<Classifier> {
     Ok(Classifier::from_artifact(artifact::load_current(models)?))
 }
 
-fn read_input(file: &Path) -> Result<(String, String)> {
-    let (name, bytes) = if file == Path::new("-") {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .context("cannot read standard input")?;
-        ("-".to_string(), buf)
+/// Reads at most `max` bytes of an input (never more, so /dev/zero or an endless pipe is fine);
+/// a longer input is cut at the last character boundary and announced on stderr.
+fn read_input(file: &Path, max: u64) -> Result<(String, String)> {
+    let (name, reader): (String, Box<dyn Read>) = if file == Path::new("-") {
+        ("-".to_string(), Box::new(std::io::stdin().lock()))
     } else {
-        let bytes =
-            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-        (file.display().to_string(), bytes)
+        let f =
+            std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+        (file.display().to_string(), Box::new(f))
     };
+    let mut bytes = Vec::new();
+    reader
+        .take(max + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {name}"))?;
+    if bytes.len() as u64 > max {
+        bytes.truncate(max as usize);
+        // Drop a character cut in half by the limit (at most three bytes).
+        if let Err(e) = std::str::from_utf8(&bytes) {
+            if e.error_len().is_none() {
+                bytes.truncate(e.valid_up_to());
+            }
+        }
+        eprintln!(
+            "stance: warning: {name}: longer than --max-bytes {max}; scoring its first {} bytes",
+            bytes.len()
+        );
+    }
     let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{name}: not valid UTF-8"))?;
     if text.trim().is_empty() {
         bail!("{name}: empty document");
@@ -491,8 +520,10 @@ fn classify_cmd(a: ClassifyArgs) -> Result<()> {
     };
     let mut out = std::io::stdout().lock();
     for file in &files {
-        let (name, text) = read_input(file)?;
-        let score = classifier.score(&text, a.explain)?;
+        let (name, text) = read_input(file, a.max_bytes)?;
+        let score = classifier
+            .score(&text, a.explain)
+            .with_context(|| format!("cannot score {name}"))?;
         if a.json {
             let resp = ClassifyResponse::from_score(score, classifier.version(), None);
             let mut value = serde_json::to_value(resp)?;
@@ -712,6 +743,8 @@ fn serve(a: ServeArgs) -> Result<()> {
             max_body: a.max_body,
             max_batch: a.max_batch,
             max_explain: a.max_explain,
+            body_timeout: Duration::from_secs(a.body_timeout),
+            request_deadline: Duration::from_secs(a.request_deadline),
         },
         admin_token: a.admin_token,
         request_timeout: Duration::from_secs(a.request_timeout),

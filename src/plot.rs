@@ -99,11 +99,11 @@ fn confusion<DB: DrawingBackend>(
         "Confusion (accuracy {:.3}, macro-F1 {:.3})",
         report.accuracy, report.macro_f1
     );
-    let area = area
-        .titled(&title, ("sans-serif", 20))
-        .map_err(err)?
-        .margin(30, 20, 110, 20);
-    let cells = area.split_evenly((k, k));
+    let area = area.titled(&title, ("sans-serif", 20)).map_err(err)?;
+    let (rows, rest) = area.split_horizontally(120);
+    let (grid, cols) = rest.split_vertically(rest.dim_in_pixel().1 - 40);
+    let grid = grid.margin(10, 0, 0, 20);
+    let cells = grid.split_evenly((k, k));
     let max = report
         .confusion
         .iter()
@@ -130,23 +130,19 @@ fn confusion<DB: DrawingBackend>(
         ))
         .map_err(err)?;
     }
-    // Row labels (true) and column labels (predicted).
-    let (x0, y0) = (area.get_base_pixel().0 - 105, area.get_base_pixel().1);
-    let (w, h) = area.dim_in_pixel();
-    let root = area.strip_coord_spec();
+    let (gw, gh) = grid.dim_in_pixel();
+    let (cw, ch) = (gw as i32 / k as i32, gh as i32 / k as i32);
     for (i, l) in report.labels.iter().enumerate() {
-        let cy = y0 + (h as i32 / k as i32) * i as i32 + h as i32 / (2 * k as i32);
-        root.draw(&Text::new(
+        rows.draw(&Text::new(
             format!("true {l}"),
-            (x0 - area.get_base_pixel().0 + 2, cy - y0),
-            ("sans-serif", 13),
+            (8, 10 + ch * i as i32 + ch / 2 - 7),
+            ("sans-serif", 14),
         ))
         .map_err(err)?;
-        let cx = (w as i32 / k as i32) * i as i32 + 6;
-        root.draw(&Text::new(
-            format!("→ {l}"),
-            (cx, h as i32 + 4),
-            ("sans-serif", 13),
+        cols.draw(&Text::new(
+            format!("predicted {l}"),
+            (20 + cw * i as i32 + 6, 10),
+            ("sans-serif", 14),
         ))
         .map_err(err)?;
     }

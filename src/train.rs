@@ -18,7 +18,7 @@ use ndarray::{s, Array1, Array2};
 use tokenizers::Tokenizer;
 
 use crate::calibration::{Calibration, Method, Sample};
-use crate::corpus::Corpus;
+use crate::corpus::{Corpus, Document};
 use crate::error::{Result, StanceError};
 use crate::evaluate::{group_folds, stratified_folds};
 use crate::features::{FeatureSelector, FeatureSpace, SelectionRule};
@@ -26,7 +26,7 @@ use crate::head::Head;
 use crate::model::{DecisionRule, NbModel, Variant};
 use crate::params::{CheckedParams, TrainParams};
 use crate::stopwords::TokenClasses;
-use crate::tokenize::{train_tokenizer, FastTokenizer};
+use crate::tokenize::{pieces, train_tokenizer, FastTokenizer, Piece};
 use crate::weighting::Weighting;
 
 /// Dense chunks handed to linfa never exceed this many bytes.
@@ -174,7 +174,7 @@ fn fit_head(
     };
     let mut selector = FeatureSelector::new(selection, classes, fast.vocab_size());
     corpus.for_each(|doc| {
-        fast.encode(&doc.text, &mut ids)?;
+        encode_doc(fast, &doc, &mut ids)?;
         selector.add(&ids);
         tick(progress);
         Ok(())
@@ -204,7 +204,7 @@ fn fit_head(
     let mut fitted: Option<MultinomialNb<f64, usize>> = None;
 
     corpus.for_each(|doc| {
-        fast.encode(&doc.text, &mut ids)?;
+        encode_doc(fast, &doc, &mut ids)?;
         let mut v = features.counts(&ids);
         weighting.apply(&mut v);
         for (f, n) in v {
@@ -389,6 +389,12 @@ pub fn out_of_fold(
     })
 }
 
+fn encode_doc(fast: &FastTokenizer, doc: &Document, ids: &mut Vec<u32>) -> Result<()> {
+    fast.encode(&doc.text, ids)
+        .map(|_| ())
+        .map_err(|e| StanceError::corpus(&doc.source, e.to_string()))
+}
+
 fn tick(progress: Option<&ProgressBar>) {
     if let Some(pb) = progress {
         pb.inc(1);
@@ -408,8 +414,17 @@ fn train_vocabulary(
         let reader = scope.spawn(move || {
             corpus.for_each(|doc| {
                 tick(progress);
-                // A closed channel means the trainer stopped early; its error is reported.
-                let _ = tx.send(doc.text);
+                // Pieces of bounded size (cut where the word counts cannot change), so that the
+                // pipeline's per-byte overhead is paid on one piece at a time, not the document.
+                let cut = pieces(&doc.text, &[], true)
+                    .map_err(|e| StanceError::corpus(&doc.source, e.to_string()))?;
+                for piece in cut {
+                    let (Piece::Text(t) | Piece::Added(t)) = piece;
+                    // A closed channel means the trainer stopped early; its error is reported.
+                    if tx.send(t.to_string()).is_err() {
+                        break;
+                    }
+                }
                 Ok(())
             })
         });
@@ -447,7 +462,6 @@ fn fit_chunk(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::corpus::Document;
     use crate::params::TrainParams;
 
     fn corpus() -> Corpus {

@@ -437,3 +437,138 @@ fn retention_keeps_the_newest_versions() {
         &artifact::current_version(&models).unwrap()
     );
 }
+
+/// Defect 2: two `stance train` runs into one models folder could leave CURRENT naming a deleted
+/// version while both exited 0 (prune removed the other run's work). With the folder lock, every
+/// round of two concurrent trainers leaves a loadable CURRENT naming one of the two versions
+/// they reported, and nothing half-written.
+#[test]
+fn two_trainers_at_once_never_lose_current() {
+    let t = tempfile::tempdir().unwrap();
+    let (data, models) = (t.path().join("data"), t.path().join("models"));
+    small_corpus(&data);
+    train(&data, &models, &[]);
+    for round in 0..50 {
+        let keep = if round % 2 == 0 { "1" } else { "3" };
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                train_command(&data, &models)
+                    .args(["--keep", keep])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut reported = Vec::new();
+        for run in runs {
+            let o = run.wait_with_output().unwrap();
+            assert!(o.status.success(), "round {round}: {}", stderr(&o));
+            let out = stdout(&o);
+            let version = out
+                .split_whitespace()
+                .nth(2)
+                .unwrap_or_else(|| panic!("round {round}: {out}"))
+                .to_string();
+            reported.push(version);
+        }
+        let current = artifact::current_version(&models).unwrap();
+        artifact::load_current(&models)
+            .unwrap_or_else(|e| panic!("round {round}: CURRENT is not loadable: {e}"));
+        assert!(
+            reported.contains(&current),
+            "round {round}: {current} not in {reported:?}"
+        );
+        let names = listing(&models);
+        assert!(
+            names.iter().all(|n| !n.starts_with(".partial-")),
+            "round {round}: {names:?}"
+        );
+    }
+}
+
+/// Defect 5: training memory grew with the largest document (a 53.6 MB file peaked at 6.8 GB).
+/// Documents are capped at 1 MiB (with a warning) and fed to the tokenizer trainer in pieces,
+/// so a corpus with a 24 MB document trains within a 512 MiB data limit.
+#[test]
+fn one_huge_document_trains_in_bounded_memory() {
+    let t = tempfile::tempdir().unwrap();
+    let (data, models) = (t.path().join("data"), t.path().join("models"));
+    small_corpus(&data);
+    let unit = "Open weights let every lab audit and fork the model, caf\u{e9} e\u{301}. ";
+    write(
+        &data.join("pro-open/huge.txt"),
+        format!("Huge\n\n{}", unit.repeat((24 << 20) / unit.len())),
+    );
+    let mut cmd = train_command(&data, &models);
+    limit_data(&mut cmd, 512 << 20);
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("huge.txt") && err.contains("only its first 1048576 bytes"),
+        "{err}"
+    );
+    artifact::load_current(&models).unwrap();
+}
+
+/// Defect 6: `stance classify` read any input whole (/dev/zero grew without end). It reads at
+/// most --max-bytes (default 1 MiB, the service's --max-body) and says when it truncates.
+#[test]
+fn classify_reads_at_most_max_bytes() {
+    let models = common::root().join("models");
+    let mut cmd = stance();
+    cmd.args(["classify", "/dev/zero", "--models"]).arg(&models);
+    limit_data(&mut cmd, 512 << 20);
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/dev/zero: longer than --max-bytes 1048576"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).starts_with("/dev/zero\t"), "{}", stdout(&o));
+
+    let t = tempfile::tempdir().unwrap();
+    let file = t.path().join("a.txt");
+    write(&file, "Open weights let anyone audit the model. caf\u{e9}");
+    let o = run(&[
+        "classify",
+        file.to_str().unwrap(),
+        "--models",
+        models.to_str().unwrap(),
+        "--max-bytes",
+        "45",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The limit falls inside the two-byte é: it is dropped, not split.
+    assert!(
+        stderr(&o).contains("scoring its first 44 bytes"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["classify", file.to_str().unwrap(), "--max-bytes", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+/// A label folder whose name starts with "readme" is a label like any other (it was skipped,
+/// silently training one label fewer); only files may be READMEs.
+#[test]
+fn every_folder_is_a_label() {
+    let t = tempfile::tempdir().unwrap();
+    let (data, models) = (t.path().join("data"), t.path().join("models"));
+    small_corpus(&data);
+    write(&data.join("README.md"), "about this corpus");
+    write(
+        &data.join("readme-label/one.txt"),
+        "One\n\nreadme label text",
+    );
+    train(&data, &models, &[]);
+    let meta = artifact::load_current(&models).unwrap().meta;
+    assert!(
+        meta.labels.contains(&"readme-label".to_string()),
+        "{:?}",
+        meta.labels
+    );
+    assert_eq!(meta.labels.len(), 4);
+}

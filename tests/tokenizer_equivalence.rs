@@ -90,6 +90,59 @@ proptest! {
     }
 }
 
+/// Long texts are encoded in pieces (the pipeline never sees more than `PIPELINE_CHUNK` bytes at
+/// once): the ids must still be those of the whole text through the pipeline. Random units that
+/// need the pipeline (combining marks, characters NFKC expands, `[UNK]`, `<` before U+0338...)
+/// repeated past the piece limit.
+fn long_text(units: &[String], len: usize) -> String {
+    let mut s = String::new();
+    let mut i = 0;
+    while s.len() < len {
+        s.push_str(&units[i % units.len()]);
+        i += 1;
+    }
+    s
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn long_texts_cut_into_pieces(
+        units in proptest::collection::vec(
+            "([a-zA-Z]{0,6}|[ \\t\\n.,<>=!?;\\-]|\u{300}|\u{301}|\u{338}|\u{fdfa}|\u{fb01}|\u{2024}|\u{a0}|\u{3000}|\u{ff21}|\\[UNK\\]|\u{e9}|\u{3001}|\u{e33}|\u{1100}\u{1161}){1,6}",
+            1..12,
+        ),
+        extra in 0usize..3000,
+    ) {
+        let text = long_text(&units, stance::tokenize::PIPELINE_CHUNK + 1 + extra);
+        let t = SHIPPED.with(|t| t.clone());
+        let mut fast = Vec::new();
+        match t.encode(&text, &mut fast) {
+            Ok(_) => prop_assert_eq!(fast, encode_reference(t.pipeline(), &text).unwrap()),
+            // Refused only when a run needing the pipeline has no safe cut at all.
+            Err(e) => prop_assert!(e.to_string().contains("bounded memory"), "{}", e),
+        }
+    }
+}
+
+#[test]
+fn long_worst_case_texts_match_the_pipeline() {
+    let t = shipped();
+    for unit in [
+        "\u{fdfa} ",
+        "\u{fdfa}\u{fdfa}\u{fdfa}\u{fdfa}\u{fdfa}\u{fdfa}\u{fdfa}\u{fdfa}.",
+        "e\u{301} ",
+        "word [UNK] ",
+        "Ordinary English with one accent: caf\u{e9}. ",
+        "\u{ff21}\u{ff22}\u{3001}",
+        "< \u{338}<\u{338}= \u{338}",
+    ] {
+        let text = unit.repeat(3 * stance::tokenize::PIPELINE_CHUNK / unit.len() + 1);
+        assert_same(&t, &text);
+    }
+}
+
 thread_local! {
     static SHIPPED: FastTokenizer = shipped();
 }

@@ -5,8 +5,10 @@
 //! - [`state`]: the hot-swappable model;
 //! - [`telemetry`]: logs, request ids and per-request metrics;
 //! - [`metrics`]: the Prometheus registry;
-//! - [`error`]: the JSON error type.
+//! - [`error`]: the JSON error type;
+//! - [`conn`]: the JSON error shape for the HTTP layer's own error responses.
 
+pub mod conn;
 pub mod error;
 pub mod metrics;
 pub mod routes;

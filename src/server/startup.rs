@@ -5,8 +5,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpServer};
+use actix_http::error::DispatchError;
+use actix_http::{HttpService, Protocol};
+use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
+use actix_web::dev::AppConfig;
+use actix_web::{web, App};
 
+use super::conn::JsonErrors;
 use super::error::not_found;
 use super::routes;
 use super::state::{AppState, Limits};
@@ -14,6 +19,10 @@ use super::telemetry;
 use crate::artifact;
 use crate::classifier::Classifier;
 use crate::error::StanceError;
+
+/// Blocking threads (heavy scoring, reloads) per worker: with the per-request bound, this bounds
+/// the memory of the work in flight.
+const BLOCKING_THREADS_PER_WORKER: usize = 2;
 
 /// Everything `stance serve` can be told.
 #[derive(Debug, Clone)]
@@ -66,27 +75,44 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         config.limits.clone(),
     ));
 
+    let listener =
+        std::net::TcpListener::bind(&config.bind).map_err(|source| ServeError::Bind {
+            addr: config.bind.clone(),
+            source,
+        })?;
+    let addrs: Vec<SocketAddr> = vec![listener.local_addr()?];
     let app_state = state.clone();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(app_state.clone())
-            .wrap_fn(telemetry::middleware)
-            .configure(routes::configure)
-            .default_service(web::to(not_found))
-    })
-    .workers(config.workers.max(1))
-    .disable_signals()
-    .client_request_timeout(config.request_timeout)
-    .client_disconnect_timeout(Duration::from_secs(1))
-    .keep_alive(config.keep_alive)
-    .max_connections(config.max_connections)
-    .shutdown_timeout(config.shutdown_timeout.as_secs())
-    .bind(&config.bind)
-    .map_err(|source| ServeError::Bind {
-        addr: config.bind.clone(),
-        source,
-    })?;
-    let addrs: Vec<SocketAddr> = server.addrs();
+    let (keep_alive, head_timeout) = (config.keep_alive, config.request_timeout);
+    let server = actix_server::Server::build()
+        .workers(config.workers.max(1))
+        .disable_signals()
+        .max_concurrent_connections(config.max_connections)
+        .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
+        .shutdown_timeout(config.shutdown_timeout.as_secs())
+        .listen("stance", listener, move || {
+            let app = App::new()
+                .app_data(app_state.clone())
+                .wrap_fn(telemetry::middleware)
+                .configure(routes::configure)
+                .default_service(web::to(not_found))
+                .into_factory()
+                .map_err(|e| e.error_response());
+            let http = HttpService::build()
+                .keep_alive(keep_alive)
+                .client_request_timeout(head_timeout)
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .finish(map_config(app, |_| AppConfig::default()));
+            fn_service(|io: actix_web::rt::net::TcpStream| async move {
+                let peer = io.peer_addr().ok();
+                let _ = io.set_nodelay(true);
+                Ok::<_, DispatchError>((JsonErrors::new(io), Protocol::Http1, peer))
+            })
+            .and_then(http)
+        })
+        .map_err(|source| ServeError::Bind {
+            addr: config.bind.clone(),
+            source,
+        })?;
     let server = server.run();
     let handle = server.handle();
     let listening = addrs

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
@@ -18,6 +19,10 @@ pub struct Limits {
     pub max_body: usize,
     pub max_batch: usize,
     pub max_explain: usize,
+    /// The whole body must arrive within this time (408 otherwise).
+    pub body_timeout: Duration,
+    /// A request gets this long in total, from its head to its response (408 otherwise).
+    pub request_deadline: Duration,
 }
 
 /// What every handler can reach.

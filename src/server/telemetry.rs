@@ -6,9 +6,10 @@ use std::time::Instant;
 
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{web, Error};
+use actix_web::{web, Error, ResponseError};
 use tracing_subscriber::{fmt, EnvFilter};
 
+use super::error::ApiError;
 use super::state::AppState;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -51,18 +52,43 @@ pub fn init(format: LogFormat, to_stdout: bool, default_level: &str) {
     };
 }
 
-fn request_id(req: &ServiceRequest) -> HeaderValue {
-    req.headers()
-        .get(&REQUEST_ID)
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.to_str().is_ok())
-        .cloned()
-        .unwrap_or_else(|| {
-            HeaderValue::from_str(&uuid::Uuid::new_v4().simple().to_string())
-                .unwrap_or(HeaderValue::from_static("unknown"))
-        })
+/// Request ids: 1 to 128 bytes of visible ASCII (`!` to `~`, no spaces). Absent: one is
+/// generated. Present but breaking the rule: the request is refused (400 `invalid_request_id`).
+pub fn valid_request_id(v: &HeaderValue) -> bool {
+    (1..=128).contains(&v.len()) && v.as_bytes().iter().all(|b| (b'!'..=b'~').contains(b))
 }
 
-/// The middleware, for `App::wrap_fn`.
+fn new_request_id() -> HeaderValue {
+    HeaderValue::from_str(&uuid::Uuid::new_v4().simple().to_string())
+        .unwrap_or(HeaderValue::from_static("unknown"))
+}
+
+/// The `method` label: the standard methods, every other one counted as `other`, so that clients
+/// cannot grow the label set.
+pub fn method_label(m: &actix_web::http::Method) -> &'static str {
+    match m.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        "TRACE" => "TRACE",
+        "CONNECT" => "CONNECT",
+        _ => "other",
+    }
+}
+
+/// The `route` label: a mounted route's pattern, or `other`.
+fn route_label(pattern: Option<String>) -> String {
+    match pattern {
+        Some(p) if super::routes::ROUTES.contains(&p.as_str()) => p,
+        _ => "other".to_string(),
+    }
+}
+
+/// The middleware, for `App::wrap_fn`: request id, metrics and the log line.
 pub fn middleware<S>(
     req: ServiceRequest,
     srv: &S,
@@ -71,23 +97,36 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse, Error = Error>,
 {
     let start = Instant::now();
-    let rid = request_id(&req);
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_string());
+    let given = req.headers().get(&REQUEST_ID).cloned();
+    let bad_id = given.as_ref().is_some_and(|v| !valid_request_id(v));
+    let rid = given.filter(|_| !bad_id).unwrap_or_else(new_request_id);
+    let route = route_label(req.match_pattern());
     let method = req.method().clone();
     let path = req.path().to_string();
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let fut = srv.call(req);
+    let call = if bad_id {
+        Err(req.into_response(
+            ApiError::bad_request(
+                "invalid_request_id",
+                "X-Request-Id must be 1 to 128 visible ASCII characters (no spaces)",
+            )
+            .error_response(),
+        ))
+    } else {
+        Ok(srv.call(req))
+    };
     async move {
-        let mut res = fut.await?;
+        let mut res = match call {
+            Err(early) => early,
+            Ok(fut) => fut.await?,
+        };
         let status = res.status().as_u16();
         let elapsed = start.elapsed();
         res.headers_mut().insert(REQUEST_ID, rid.clone());
         if let Some(state) = state {
             let m = &state.metrics;
             m.requests
-                .with_label_values(&[route.as_str(), method.as_str(), &status.to_string()])
+                .with_label_values(&[route.as_str(), method_label(&method), &status.to_string()])
                 .inc();
             m.latency
                 .with_label_values(&[route.as_str()])

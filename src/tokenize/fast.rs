@@ -5,22 +5,31 @@
 //! - pure ASCII text is NFKC-stable, so bytes are lowercased and split directly;
 //! - other text that passes the NFKC quick check is already normalized, so the same split runs
 //!   over chars;
-//! - anything else (text that NFKC would change, or that contains an added token such as
-//!   `[UNK]`, which the pipeline matches before normalizing) goes through the Hugging Face
-//!   pipeline itself.
+//! - anything else (text that NFKC would change) goes through the Hugging Face pipeline itself,
+//!   in pieces of at most [`PIPELINE_CHUNK`] bytes cut where cutting cannot change the ids (see
+//!   [`pieces`]), so that its memory (several hundred bytes per input byte for some characters)
+//!   stays bounded whatever the text.
+//!
+//! Added tokens such as `[UNK]` are matched on the raw text before normalizing, as the pipeline
+//! does, and the text between them is encoded piece by piece.
 //!
 //! `tests/tokenizer_equivalence.rs` checks the equality over the whole corpus, the reference
-//! essay and random Unicode input.
+//! essay and random Unicode input, short and long.
 
 use rustc_hash::FxHashMap;
 use tokenizers::Tokenizer;
 use unicode_categories::UnicodeCategories;
+use unicode_normalization::char::{canonical_combining_class, compose, decompose_compatible};
 use unicode_normalization::{is_nfkc_quick, IsNormalized};
 
-use crate::error::Result;
+use crate::error::{Result, StanceError};
 
-/// Which route a text took through [`FastTokenizer::encode`] (reported by benchmarks and tests).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The Hugging Face pipeline is never given more than this many bytes at once.
+pub const PIPELINE_CHUNK: usize = 16 * 1024;
+
+/// Which route a text took through [`FastTokenizer::encode`] (reported by benchmarks and tests);
+/// for a text encoded in pieces, the slowest route any piece took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Route {
     Ascii,
     Unicode,
@@ -74,11 +83,41 @@ impl FastTokenizer {
     }
 
     /// Appends the ids of `text` to `out` (clearing it first) and says which route it took.
+    /// Fails only for text that would need the pipeline on a run of more than
+    /// [`PIPELINE_CHUNK`] bytes that cannot be cut (see [`pieces`]).
     pub fn encode(&self, text: &str, out: &mut Vec<u32>) -> Result<Route> {
         out.clear();
-        if self.added.iter().any(|t| text.contains(t.as_str())) {
-            return self.encode_pipeline(text, out);
+        let mut route = Route::Ascii;
+        if text.is_ascii() && !self.contains_added(text) {
+            self.encode_ascii(text.as_bytes(), out);
+            return Ok(route);
         }
+        for piece in pieces(text, &self.added, false)? {
+            let r = match piece {
+                Piece::Added(t) => {
+                    out.push(self.hf.token_to_id(t).unwrap_or(self.unk));
+                    Route::Ascii
+                }
+                Piece::Text(t) => self.encode_piece(t, out)?,
+            };
+            route = route.max(r);
+        }
+        Ok(route)
+    }
+
+    /// Whether `text` takes only the fast routes (no pipeline work at all): cheap enough to score
+    /// on an async worker when short.
+    pub fn is_fast(&self, text: &str) -> bool {
+        text.is_ascii() || is_nfkc_quick(text.chars()) == IsNormalized::Yes
+    }
+
+    fn contains_added(&self, text: &str) -> bool {
+        self.added.iter().any(|t| text.contains(t.as_str()))
+    }
+
+    /// Encodes a text without added tokens that is either fast-routable or at most
+    /// [`PIPELINE_CHUNK`] bytes long.
+    fn encode_piece(&self, text: &str, out: &mut Vec<u32>) -> Result<Route> {
         if text.is_ascii() {
             self.encode_ascii(text.as_bytes(), out);
             return Ok(Route::Ascii);
@@ -87,12 +126,14 @@ impl FastTokenizer {
             self.encode_chars(text, out);
             return Ok(Route::Unicode);
         }
-        self.encode_pipeline(text, out)
-    }
-
-    fn encode_pipeline(&self, text: &str, out: &mut Vec<u32>) -> Result<Route> {
+        debug_assert!(text.len() <= PIPELINE_CHUNK);
         out.extend(super::encode_reference(&self.hf, text)?);
         Ok(Route::Pipeline)
+    }
+
+    /// The added tokens' contents (matched before normalization).
+    pub fn added_tokens(&self) -> &[String] {
+        &self.added
     }
 
     #[inline]
@@ -168,6 +209,145 @@ impl FastTokenizer {
     }
 }
 
+/// A piece of a text as cut by [`pieces`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// An occurrence of an added token (matched on the raw text, like the pipeline does).
+    Added(&'a str),
+    /// Text between added tokens.
+    Text(&'a str),
+}
+
+/// Cuts a text into pieces whose token ids, encoded one by one and concatenated, are exactly the
+/// ids of the whole text. Added tokens become their own pieces (leftmost, longest first, as the
+/// pipeline's added-token matching). The text between them is cut into pieces of at most
+/// [`PIPELINE_CHUNK`] bytes when it needs the pipeline (or always, with `cut_fast`), at the last
+/// safe cut before the limit.
+///
+/// A cut between characters `p` and `c` is safe when `p` is whitespace or punctuation (so a word
+/// ends there in the pre-tokenizer whatever follows) and NFKC of the whole equals NFKC of each
+/// side: `p` is ASCII whitespace (nothing composes with it or reorders across it), or both are
+/// ASCII, or `p` is NFKC-stable and `c` decomposes to a starter (combining class 0) that does not
+/// compose with `p`. A run of text needing the pipeline longer than [`PIPELINE_CHUNK`]
+/// without a safe cut is refused (it cannot be tokenized in bounded memory); a fast-routable run
+/// without a cut stays whole.
+pub fn pieces<'a>(text: &'a str, added: &[String], cut_fast: bool) -> Result<Vec<Piece<'a>>> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    let mut offset = 0;
+    loop {
+        let next = added
+            .iter()
+            .filter(|t| !t.is_empty())
+            .filter_map(|t| rest.find(t.as_str()).map(|i| (i, t.len())))
+            .min_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        let (seg, tok) = match next {
+            Some((i, len)) => (&rest[..i], Some(&rest[i..i + len])),
+            None => (rest, None),
+        };
+        cut_segment(seg, offset, cut_fast, &mut out)?;
+        match tok {
+            Some(t) => {
+                out.push(Piece::Added(t));
+                offset += seg.len() + t.len();
+                rest = &rest[seg.len() + t.len()..];
+            }
+            None => return Ok(out),
+        }
+    }
+}
+
+fn cut_segment<'a>(
+    seg: &'a str,
+    offset: usize,
+    cut_fast: bool,
+    out: &mut Vec<Piece<'a>>,
+) -> Result<()> {
+    if seg.is_empty() {
+        return Ok(());
+    }
+    let needs_pipeline = |t: &str| !t.is_ascii() && is_nfkc_quick(t.chars()) != IsNormalized::Yes;
+    if seg.len() <= PIPELINE_CHUNK || !(cut_fast || needs_pipeline(seg)) {
+        out.push(Piece::Text(seg));
+        return Ok(());
+    }
+    let mut start = 0;
+    while seg.len() - start > PIPELINE_CHUNK {
+        let mut limit = start + PIPELINE_CHUNK;
+        while !seg.is_char_boundary(limit) {
+            limit -= 1;
+        }
+        match find_cut(seg, start, limit) {
+            Some(cut) => {
+                out.push(Piece::Text(&seg[start..cut]));
+                start = cut;
+            }
+            None => {
+                // No safe cut: the run stays whole, which is only acceptable on the fast routes.
+                let end = seg[limit..]
+                    .char_indices()
+                    .map(|(i, _)| limit + i)
+                    .find(|&j| j > start && cut_at(seg, j))
+                    .unwrap_or(seg.len());
+                let run = &seg[start..end];
+                if needs_pipeline(run) {
+                    return Err(StanceError::Unbounded {
+                        offset: offset + start,
+                        limit: PIPELINE_CHUNK,
+                    });
+                }
+                out.push(Piece::Text(run));
+                start = end;
+            }
+        }
+    }
+    if start < seg.len() {
+        out.push(Piece::Text(&seg[start..]));
+    }
+    Ok(())
+}
+
+/// The last safe cut at a char boundary in `(start, limit]` (see [`pieces`]).
+fn find_cut(s: &str, start: usize, limit: usize) -> Option<usize> {
+    let mut i = limit;
+    while i > start {
+        if cut_at(s, i) {
+            return Some(i);
+        }
+        i -= s[..i].chars().next_back()?.len_utf8();
+    }
+    None
+}
+
+/// Whether the char boundary `i` of `s` is a safe cut.
+fn cut_at(s: &str, i: usize) -> bool {
+    match (s[..i].chars().next_back(), s[i..].chars().next()) {
+        (Some(p), Some(c)) => is_safe_cut(p, c),
+        _ => false,
+    }
+}
+
+fn is_safe_cut(p: char, c: char) -> bool {
+    if !(p.is_whitespace() || p.is_ascii_punctuation() || p.is_punctuation()) {
+        return false;
+    }
+    // No canonical composition starts with ASCII whitespace, and nothing reorders across a
+    // starter: NFKC cannot join the two sides, whatever follows.
+    if p.is_ascii_whitespace() || p == '\x0b' || (p.is_ascii() && c.is_ascii()) {
+        return true;
+    }
+    // `p` is left unchanged by NFKC and ends a word; `c` decomposes to a starter that does not
+    // compose with `p`, so NFKC of `c` and what follows starts afresh after `p`.
+    let p_stable =
+        canonical_combining_class(p) == 0 && is_nfkc_quick(std::iter::once(p)) == IsNormalized::Yes;
+    let mut first = None;
+    decompose_compatible(c, |d| {
+        first.get_or_insert(d);
+    });
+    let d = first.unwrap_or(c);
+    p_stable && canonical_combining_class(d) == 0 && compose(p, d).is_none()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,10 +382,33 @@ mod tests {
         );
         assert_eq!(check(&t, "Café “quoted” — ΣΊΣΥΦΟΣ words"), Route::Unicode);
         assert_eq!(check(&t, "ellipsis… and ﬁ ligature"), Route::Pipeline);
-        assert_eq!(check(&t, "literal [UNK] token"), Route::Pipeline);
+        assert_eq!(check(&t, "literal [UNK] token"), Route::Ascii);
+        assert_eq!(check(&t, "[UNK]ﬁ[UNK][UNK]x"), Route::Pipeline);
         let long_word = "a".repeat(200);
         assert_eq!(check(&t, &long_word), Route::Ascii);
         check(&t, "");
         check(&t, "   ");
+    }
+
+    #[test]
+    fn long_texts_are_cut_without_changing_ids() {
+        let t = tk();
+        let unit = "Open weights… ﬁne, “quoted” e\u{301} < \u{338} [UNK]x\tΣΊΣ. ";
+        let long = unit.repeat(3 * PIPELINE_CHUNK / unit.len());
+        assert_eq!(check(&t, &long), Route::Pipeline);
+        let ps = pieces(&long, &[crate::tokenize::UNK.to_string()], false).unwrap();
+        assert!(ps.len() > 3);
+        for p in ps {
+            if let Piece::Text(s) = p {
+                assert!(s.len() <= PIPELINE_CHUNK);
+            }
+        }
+        // A run that needs the pipeline and cannot be cut is refused, not tokenized whole.
+        let uncuttable = "\u{fdfa}".repeat(PIPELINE_CHUNK);
+        let mut ids = Vec::new();
+        let err = t.encode(&uncuttable, &mut ids).unwrap_err().to_string();
+        assert!(err.contains("bounded memory"), "{err}");
+        // A fast-routable run without a cut stays whole.
+        assert_eq!(check(&t, &"a".repeat(3 * PIPELINE_CHUNK)), Route::Ascii);
     }
 }

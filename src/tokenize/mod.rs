@@ -13,7 +13,7 @@ use tokenizers::normalizers::{unicode::NFKC, utils::Lowercase, Sequence};
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::{AddedToken, Tokenizer};
 
-pub use fast::{FastTokenizer, Route};
+pub use fast::{pieces, FastTokenizer, Piece, Route, PIPELINE_CHUNK};
 
 use crate::error::{Result, StanceError};
 

@@ -23,6 +23,17 @@ pub struct Server {
 impl Server {
     /// Starts a server on a private copy of the shipped models.
     pub fn start(extra: &[&str]) -> Server {
+        Self::start_limited(extra, None)
+    }
+
+    /// Like [`Server::start`], with the process's data segment (heap and anonymous mappings)
+    /// capped at `data_limit` bytes: an allocation past it fails and the process aborts.
+    pub fn start_limited(extra: &[&str], data_limit: Option<u64>) -> Server {
+        Self::start_with(extra, data_limit, &[])
+    }
+
+    /// The general form: flags, an optional data limit and environment variables.
+    pub fn start_with(extra: &[&str], data_limit: Option<u64>, envs: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let models = dir.path().join("models");
         copy_dir(&root().join("models"), &models);
@@ -36,7 +47,12 @@ impl Server {
             "2".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut child = crate::common::stance()
+        let mut cmd = crate::common::stance();
+        if let Some(limit) = data_limit {
+            crate::common::limit_data(&mut cmd, limit);
+        }
+        cmd.envs(envs.iter().copied());
+        let mut child = cmd
             .args(&args)
             .env_remove("STANCE_ADMIN_TOKEN")
             .env("RUST_LOG", "info")

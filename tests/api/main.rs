@@ -2,6 +2,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod hardening;
 mod helpers;
 
 use std::collections::HashSet;

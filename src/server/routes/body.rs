@@ -1,7 +1,18 @@
-//! Reading request bodies under the size limit and telling JSON from plain text.
+//! Reading request bodies under the size limit and the body-read timeout, decoding gzip, and
+//! telling JSON from plain text.
+//!
+//! Rules (the README's): the media type is `application/json` (or `+json`), or `text/plain` where
+//! the route accepts it; the only charsets accepted, on either, are UTF-8 (`utf-8`, `utf8`) and
+//! its subset `us-ascii`, case-insensitively, or none; any other is 415 `unsupported_charset`.
+//! `Content-Encoding` may be absent, `identity` or `gzip` (`x-gzip`); the size limit applies to
+//! the bytes received and again to the decompressed body; any other encoding is 415
+//! `unsupported_encoding`. The whole body must arrive within the body timeout (408).
 
-use actix_web::http::header;
-use actix_web::web::{self, Bytes, BytesMut};
+use std::io::Write;
+use std::time::Duration;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::web;
 use actix_web::HttpRequest;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
@@ -10,9 +21,14 @@ use crate::server::error::ApiError;
 
 /// A request body, by content type.
 pub enum Body {
-    Json(Bytes),
+    Json(Vec<u8>),
     Text(String),
 }
+
+/// Compressed input is fed to the decoder in slices this small, so that one slice can never
+/// inflate to much more than about a megabyte (deflate expands at most ~1032 times) before the
+/// size limit is checked again.
+const GZIP_SLICE: usize = 1024;
 
 fn too_large(limit: usize) -> ApiError {
     ApiError::too_large(
@@ -21,12 +37,58 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
-/// Reads the whole body, refusing more than `limit` bytes (checked against Content-Length first,
-/// then while streaming).
+fn unsupported(code: &'static str, message: String) -> ApiError {
+    ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, code, message)
+}
+
+/// The charset rule, shared by every content type.
+fn check_charset(ctype: &str) -> Result<(), ApiError> {
+    if let Some(charset) = ctype
+        .split(';')
+        .skip(1)
+        .find_map(|p| p.trim().strip_prefix("charset="))
+    {
+        let cs = charset.trim().trim_matches('"');
+        if !matches!(cs, "utf-8" | "utf8" | "us-ascii") {
+            return Err(unsupported(
+                "unsupported_charset",
+                format!("request bodies must be UTF-8 (got charset {cs:?})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the body is gzip-compressed; refuses any other encoding.
+fn is_gzip(req: &HttpRequest) -> Result<bool, ApiError> {
+    let mut gzip = false;
+    for v in req.headers().get_all(header::CONTENT_ENCODING) {
+        for enc in v.to_str().unwrap_or("?").split(',') {
+            match enc.trim().to_ascii_lowercase().as_str() {
+                "" | "identity" => {}
+                "gzip" | "x-gzip" if !gzip => gzip = true,
+                other => {
+                    return Err(unsupported(
+                        "unsupported_encoding",
+                        format!(
+                            "Content-Encoding must be gzip or identity (got {other:?}; \
+                             gzip at most once)"
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+    Ok(gzip)
+}
+
+/// Reads the whole body within `timeout`, refusing more than `limit` bytes, compressed or not
+/// (checked against Content-Length first, then while streaming and decompressing).
 pub async fn read(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     limit: usize,
+    timeout: Duration,
     allow_text: bool,
 ) -> Result<Body, ApiError> {
     let ctype = req
@@ -49,28 +111,13 @@ pub async fn read(
         } else {
             format!("{mime:?}")
         };
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        return Err(unsupported(
             "unsupported_media_type",
             format!("Content-Type must be {accepted} (got {got})"),
         ));
     }
-    if is_text {
-        if let Some(charset) = ctype
-            .split(';')
-            .skip(1)
-            .find_map(|p| p.trim().strip_prefix("charset="))
-        {
-            let cs = charset.trim_matches('"');
-            if cs != "utf-8" && cs != "utf8" && cs != "us-ascii" {
-                return Err(ApiError::new(
-                    actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_charset",
-                    format!("text/plain bodies must be UTF-8 (got charset {cs:?})"),
-                ));
-            }
-        }
-    }
+    check_charset(&ctype)?;
+    let gzip = is_gzip(req)?;
     if let Some(len) = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -81,7 +128,41 @@ pub async fn read(
             return Err(too_large(limit));
         }
     }
-    let mut buf = BytesMut::new();
+    let bytes = match actix_web::rt::time::timeout(timeout, collect(payload, limit, gzip)).await {
+        Ok(r) => r?,
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the request body did not arrive within {} s",
+                    timeout.as_secs_f64()
+                ),
+            ))
+        }
+    };
+    if is_json {
+        if std::str::from_utf8(&bytes).is_err() {
+            return Err(invalid_utf8());
+        }
+        Ok(Body::Json(bytes))
+    } else {
+        String::from_utf8(bytes)
+            .map(Body::Text)
+            .map_err(|_| invalid_utf8())
+    }
+}
+
+async fn collect(mut payload: web::Payload, limit: usize, gzip: bool) -> Result<Vec<u8>, ApiError> {
+    let bad_gzip = |e: std::io::Error| {
+        ApiError::bad_request(
+            "invalid_gzip",
+            format!("the gzip body cannot be decoded: {e}"),
+        )
+    };
+    let mut received = 0usize;
+    let mut plain = Vec::new();
+    let mut decoder = gzip.then(|| flate2::write::GzDecoder::new(Vec::new()));
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
             ApiError::bad_request(
@@ -89,22 +170,52 @@ pub async fn read(
                 format!("could not read the request body: {e}"),
             )
         })?;
-        if buf.len() + chunk.len() > limit {
+        received += chunk.len();
+        if received > limit {
             return Err(too_large(limit));
         }
-        buf.extend_from_slice(&chunk);
-    }
-    let bytes = buf.freeze();
-    if is_json {
-        if std::str::from_utf8(&bytes).is_err() {
-            return Err(invalid_utf8());
+        match decoder.as_mut() {
+            Some(d) => {
+                for slice in chunk.chunks(GZIP_SLICE) {
+                    d.write_all(slice).map_err(bad_gzip)?;
+                    if d.get_ref().len() > limit {
+                        return Err(too_large(limit));
+                    }
+                }
+            }
+            None => plain.extend_from_slice(&chunk),
         }
-        Ok(Body::Json(bytes))
-    } else {
-        String::from_utf8(bytes.to_vec())
-            .map(Body::Text)
-            .map_err(|_| invalid_utf8())
     }
+    match decoder {
+        Some(d) => {
+            let out = d.finish().map_err(bad_gzip)?;
+            if out.len() > limit {
+                return Err(too_large(limit));
+            }
+            Ok(out)
+        }
+        None => Ok(plain),
+    }
+}
+
+/// Runs a handler's work (body read and scoring) under the total request deadline: 408
+/// `request_timeout` when it does not finish in time.
+pub async fn within<T>(
+    deadline: Duration,
+    work: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    actix_web::rt::time::timeout(deadline, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the request did not complete within {} s",
+                    deadline.as_secs_f64()
+                ),
+            ))
+        })
 }
 
 fn invalid_utf8() -> ApiError {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use actix_web::{web, HttpRequest, HttpResponse};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use super::body::{self, Body};
@@ -16,6 +17,10 @@ use crate::server::state::AppState;
 /// Batches at least this large are spread over all cores.
 const PARALLEL_BATCH: usize = 8;
 
+/// Work this small, on the fast tokenizer routes only, is scored on the async worker; anything
+/// else goes to the blocking pool so that one heavy request never delays `/healthz`.
+const INLINE_BYTES: usize = 16 * 1024;
+
 /// Score one article.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -24,7 +29,8 @@ pub struct ClassifyRequest {
     pub text: String,
     /// How many tokens per label to return in `explanation` (0 or absent: none).
     #[serde(default)]
-    pub explain: Option<usize>,
+    #[schema(value_type = Option<usize>)]
+    pub explain: Option<Box<RawValue>>,
 }
 
 /// A document of a batch, with an optional caller-chosen id echoed back.
@@ -45,7 +51,8 @@ pub struct BatchRequest {
     #[serde(default)]
     pub documents: Option<Vec<BatchDocument>>,
     #[serde(default)]
-    pub explain: Option<usize>,
+    #[schema(value_type = Option<usize>)]
+    pub explain: Option<Box<RawValue>>,
 }
 
 /// The model that produced a score.
@@ -98,15 +105,28 @@ pub struct BatchResponse {
     pub model: ModelRef,
 }
 
-fn check_explain(explain: Option<usize>, max: usize) -> Result<usize, ApiError> {
-    let n = explain.unwrap_or(0);
-    if n > max {
-        return Err(ApiError::unprocessable(
-            "invalid_explain",
-            format!("explain must be between 0 and {max}, got {n}"),
-        ));
+/// `explain` is read from its raw JSON so that every invalid value (negative, fractional, out of
+/// range like `1e400`, a string...) gets the same 422 `invalid_explain`.
+fn check_explain(explain: Option<&RawValue>, max: usize) -> Result<usize, ApiError> {
+    let Some(raw) = explain else { return Ok(0) };
+    match serde_json::from_str::<u64>(raw.get()) {
+        Ok(n) if n <= max as u64 => Ok(n as usize),
+        _ => {
+            let got: String = raw.get().chars().take(40).collect();
+            Err(ApiError::unprocessable(
+                "invalid_explain",
+                format!("explain must be an integer between 0 and {max}, got {got}"),
+            ))
+        }
     }
-    Ok(n)
+}
+
+fn busy(e: actix_web::error::BlockingError) -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        e.to_string(),
+    )
 }
 
 fn check_text(text: &str, what: &str) -> Result<(), ApiError> {
@@ -181,7 +201,8 @@ fn record(state: &AppState, results: &[ClassifyResponse]) {
         (status = 200, description = "The article's stance", body = ClassifyResponse),
         (status = 400, description = "Malformed JSON or invalid UTF-8", body = ErrorBody),
         (status = 413, description = "Body over the size limit", body = ErrorBody),
-        (status = 415, description = "Content-Type is not JSON or text/plain", body = ErrorBody),
+        (status = 408, description = "Body not received within --body-timeout, or request not done within --request-deadline", body = ErrorBody),
+        (status = 415, description = "Content-Type is not JSON or text/plain, charset not UTF-8, or Content-Encoding not gzip", body = ErrorBody),
         (status = 422, description = "Missing, empty or non-string text; bad explain", body = ErrorBody),
     )
 )]
@@ -190,17 +211,39 @@ pub async fn classify(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (text, explain) = match body::read(&req, payload, state.limits.max_body, true).await? {
-        Body::Json(bytes) => {
-            let r: ClassifyRequest = body::parse_json(&bytes)?;
-            (r.text, r.explain)
-        }
-        Body::Text(t) => (t, None),
-    };
-    let explain = check_explain(explain, state.limits.max_explain)?;
+    body::within(
+        state.limits.request_deadline,
+        classify_inner(req, payload, state),
+    )
+    .await
+}
+
+async fn classify_inner(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let limits = &state.limits;
+    let (text, explain) =
+        match body::read(&req, payload, limits.max_body, limits.body_timeout, true).await? {
+            Body::Json(bytes) => {
+                let r: ClassifyRequest = body::parse_json(&bytes)?;
+                (
+                    r.text,
+                    check_explain(r.explain.as_deref(), limits.max_explain)?,
+                )
+            }
+            Body::Text(t) => (t, 0),
+        };
     check_text(&text, "text")?;
     let model = state.snapshot();
-    let result = score_one(&model, None, &text, explain)?;
+    let result = if text.len() <= INLINE_BYTES && model.tokenizer().is_fast(&text) {
+        score_one(&model, None, &text, explain)?
+    } else {
+        web::block(move || score_one(&model, None, &text, explain))
+            .await
+            .map_err(busy)??
+    };
     record(&state, std::slice::from_ref(&result));
     Ok(HttpResponse::Ok().json(result))
 }
@@ -215,7 +258,8 @@ pub async fn classify(
         (status = 200, description = "One result per document, in input order", body = BatchResponse),
         (status = 400, description = "Malformed JSON or invalid UTF-8", body = ErrorBody),
         (status = 413, description = "Body or batch over the limit", body = ErrorBody),
-        (status = 415, description = "Content-Type is not JSON", body = ErrorBody),
+        (status = 408, description = "Body not received within --body-timeout, or request not done within --request-deadline", body = ErrorBody),
+        (status = 415, description = "Content-Type is not JSON, charset not UTF-8, or Content-Encoding not gzip", body = ErrorBody),
         (status = 422, description = "Wrong shape, empty batch or empty text", body = ErrorBody),
     )
 )]
@@ -224,14 +268,29 @@ pub async fn classify_batch(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let Body::Json(bytes) = body::read(&req, payload, state.limits.max_body, false).await? else {
+    body::within(
+        state.limits.request_deadline,
+        batch_inner(req, payload, state),
+    )
+    .await
+}
+
+async fn batch_inner(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let limits = &state.limits;
+    let Body::Json(bytes) =
+        body::read(&req, payload, limits.max_body, limits.body_timeout, false).await?
+    else {
         return Err(ApiError::bad_request(
             "invalid_body",
             "expected a JSON body",
         ));
     };
     let r: BatchRequest = body::parse_json(&bytes)?;
-    let explain = check_explain(r.explain, state.limits.max_explain)?;
+    let explain = check_explain(r.explain.as_deref(), limits.max_explain)?;
     let docs: Vec<(Option<String>, String)> = match (r.texts, r.documents) {
         (Some(t), None) => t.into_iter().map(|t| (None, t)).collect(),
         (None, Some(d)) => d.into_iter().map(|d| (d.id, d.text)).collect(),
@@ -262,25 +321,27 @@ pub async fn classify_batch(
         check_text(t, &format!("document {i}"))?;
     }
     let model: Arc<Classifier> = state.snapshot();
-    let results = if docs.len() >= PARALLEL_BATCH {
-        let m = model.clone();
-        web::block(move || {
-            docs.into_par_iter()
-                .map(|(id, t)| score_one(&m, id, &t, explain))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                e.to_string(),
-            )
-        })??
-    } else {
+    let small = docs.iter().map(|(_, t)| t.len()).sum::<usize>() <= INLINE_BYTES
+        && docs.iter().all(|(_, t)| model.tokenizer().is_fast(t));
+    let results = if small {
         docs.into_iter()
             .map(|(id, t)| score_one(&model, id, &t, explain))
             .collect::<Result<Vec<_>, _>>()?
+    } else {
+        let m = model.clone();
+        web::block(move || {
+            if docs.len() >= PARALLEL_BATCH {
+                docs.into_par_iter()
+                    .map(|(id, t)| score_one(&m, id, &t, explain))
+                    .collect::<Result<Vec<_>, _>>()
+            } else {
+                docs.into_iter()
+                    .map(|(id, t)| score_one(&m, id, &t, explain))
+                    .collect::<Result<Vec<_>, _>>()
+            }
+        })
+        .await
+        .map_err(busy)??
     };
     record(&state, &results);
     Ok(HttpResponse::Ok().json(BatchResponse {

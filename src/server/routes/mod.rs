@@ -57,16 +57,50 @@ pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }
 
-/// Mounts every route; a known path with the wrong method answers 405.
+/// Every mounted route (the `route` label of the request metrics takes only these values, or
+/// `other`).
+pub const ROUTES: [&str; 8] = [
+    "/v1/classify",
+    "/v1/classify/batch",
+    "/v1/model",
+    "/v1/admin/reload",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+];
+
+/// Mounts every route; a known path with the wrong method answers 405. HEAD is answered like GET
+/// on every GET route (headers only, as HTTP requires).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let r =
         |path: &str| web::resource(path.to_string()).default_service(web::to(method_not_allowed));
     cfg.service(r("/v1/classify").route(web::post().to(classify::classify)))
         .service(r("/v1/classify/batch").route(web::post().to(classify::classify_batch)))
-        .service(r("/v1/model").route(web::get().to(model_info::model_info)))
+        .service(
+            r("/v1/model")
+                .route(web::get().to(model_info::model_info))
+                .route(web::head().to(model_info::model_info)),
+        )
         .service(r("/v1/admin/reload").route(web::post().to(admin::reload)))
-        .service(r("/healthz").route(web::get().to(health::healthz)))
-        .service(r("/readyz").route(web::get().to(health::readyz)))
-        .service(r("/metrics").route(web::get().to(metrics)))
-        .service(r("/openapi.json").route(web::get().to(openapi_json)));
+        .service(
+            r("/healthz")
+                .route(web::get().to(health::healthz))
+                .route(web::head().to(health::healthz)),
+        )
+        .service(
+            r("/readyz")
+                .route(web::get().to(health::readyz))
+                .route(web::head().to(health::readyz)),
+        )
+        .service(
+            r("/metrics")
+                .route(web::get().to(metrics))
+                .route(web::head().to(metrics)),
+        )
+        .service(
+            r("/openapi.json")
+                .route(web::get().to(openapi_json))
+                .route(web::head().to(openapi_json)),
+        );
 }

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The quality table, in one run: for the shipped configuration and the candidates beside it, macro-F1 of
+# 5-fold cross-validation on the corpus grouped by writer (no writer in both the training and the
+# held-out folds) and stratified, and the real-world dev set (../shared/realworld/dev.jsonl): macro-F1,
+# per-label F1, argued opinion pieces scored neutral, calibration, selective accuracy and off-topic
+# detection. Then the same corpus through scikit-learn's MultinomialNB and ComplementNB (TF-IDF unigrams
+# and bigrams), installed with pip into target/quality-venv at pinned versions.
+#
+#   bench/quality.sh            every candidate (about 10 minutes on 2 cores)
+#   bench/quality.sh shipped    only the shipped configuration and the scikit-learn baselines
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEV=${DEV:-../shared/realworld/dev.jsonl}
+[ -f "$DEV" ] || { echo "bench/quality.sh: $DEV not found (the real-world dev set lives in ../shared)" >&2; exit 1; }
+VENV=target/quality-venv
+if ! "$VENV/bin/python" -c 'import sklearn' 2>/dev/null; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q scikit-learn==1.5.2 numpy==1.26.4 scipy==1.13.1
+fi
+cargo build --release --locked -q
+BIN=target/release/stance
+OUT=target/quality; mkdir -p "$OUT"
+
+# name|flags (on top of the shipped defaults)
+CANDIDATES=(
+  "shipped|"
+  "no stop-word rule|--stop-words false"
+  "no negation marking|--negation false"
+  "min-df 1|--min-df 1"
+  "alpha 0.5|--alpha 0.5"
+  "alpha 1|--alpha 1"
+  "unigrams only|--bigrams false"
+  "counts, not binary|--binary false"
+  "uniform priors|--fit-prior false"
+  "complement NB|--variant complement"
+  "complement NB + TF-IDF + L2|--variant complement --tfidf true --l2-norm true"
+  "multinomial + TF-IDF + L2|--tfidf true --l2-norm true"
+)
+[ "${1:-}" = shipped ] && CANDIDATES=("shipped|")
+
+i=0
+for c in "${CANDIDATES[@]}"; do
+  name=${c%%|*}; flags=${c#*|}
+  # shellcheck disable=SC2086
+  "$BIN" evaluate --folds 5 --test "$DEV" --json $flags > "$OUT/$i-grouped.json"
+  # shellcheck disable=SC2086
+  "$BIN" evaluate --folds 5 --group-by "" --offtopic none --calibration none --json $flags > "$OUT/$i-plain.json"
+  echo "$name" > "$OUT/$i-name"
+  i=$((i + 1))
+done
+"$VENV/bin/python" bench/sklearn_baselines.py --data training-data --dev "$DEV" > "$OUT/sklearn.jsonl"
+
+python3 - "$OUT" "$i" "$DEV" <<'PY'
+import json, sys
+out, n, dev_path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+dev = [json.loads(l) for l in open(dev_path) if l.strip()]
+opinion = {"op-ed", "personal-blog", "company-blog", "newsletter", "policy", "open-letter", "interview"}
+argued = [r for r in dev if r["label"] in ("pro-open", "pro-closed") and r["genre"] in opinion]
+print("| configuration | grouped CV macro-F1 | plain CV macro-F1 | dev macro-F1 | dev F1 open / closed / neutral | dev log-loss | dev ECE | top 30% / 50% acc | off-topic flagged | on-topic flagged |")
+print("| --- | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: | ---: |")
+for i in range(n):
+    name = open(f"{out}/{i}-name").read().strip()
+    g = json.load(open(f"{out}/{i}-grouped.json")); p = json.load(open(f"{out}/{i}-plain.json"))
+    s = g["test"]["stance"]; f = {m["label"]: m["f1"] for m in s["per_label"]}
+    cov = s["accuracy_at_coverage"]; rel = g["test"].get("relevance")
+    offf = f"{rel['off_topic_flagged']}/{rel['off_topic_documents']}" if rel else "-"
+    onf = f"{rel['on_topic_flagged']}/{rel['on_topic_documents']}" if rel else "-"
+    print(f"| {name} | {g['cross_validation']['calibrated']['macro_f1']:.3f} | {p['cross_validation']['raw']['macro_f1']:.3f} | "
+          f"**{s['macro_f1']:.3f}** | {f['pro-open']:.2f} / {f['pro-closed']:.2f} / {f['neutral']:.2f} | {s['log_loss']:.3f} | "
+          f"{s['ece']:.3f} | {cov[0]['accuracy']:.2f} / {cov[1]['accuracy']:.2f} | {offf} | {onf} |")
+    if i == 0:
+        shipped = g
+for line in open(f"{out}/sklearn.jsonl"):
+    r = json.loads(line); f = r["dev_f1"]
+    print(f"| {r['pipeline']} | {r.get('grouped_cv_macro_f1', float('nan')):.3f} | {r['cv_macro_f1']:.3f} | **{r['dev_macro_f1']:.3f}** | "
+          f"{f['pro-open']:.2f} / {f['pro-closed']:.2f} / {f['neutral']:.2f} | | | | | |")
+s = shipped["test"]["stance"]
+labels = s["labels"]
+print()
+print(f"shipped configuration, dev set confusion (rows true, columns predicted; {', '.join(labels)}):")
+for l, row in zip(labels, s["confusion"]):
+    print(f"  {l:>10}  " + "  ".join(f"{c:>3}" for c in row))
+# The committed model (what `stance train` makes of training-data/) on every argued opinion excerpt.
+import subprocess, tempfile, pathlib
+tmp = pathlib.Path(tempfile.mkdtemp())
+files = []
+for r in argued:
+    f = tmp / f"{r['id']}.txt"; f.write_text(r["text"]); files.append(str(f))
+res = subprocess.run(["target/release/stance", "classify", "--json", *files], capture_output=True, text=True, check=True)
+preds = [json.loads(l)["label"] for l in res.stdout.splitlines() if l.strip()]
+print(f"argued opinion excerpts (pro-open or pro-closed, opinion genres) scored neutral by the committed model: "
+      f"{sum(p == 'neutral' for p in preds)} of {len(argued)}; right: {sum(p == r['label'] for p, r in zip(preds, argued))}")
+PY

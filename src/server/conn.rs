@@ -1,0 +1,246 @@
+//! A connection wrapper that gives the HTTP layer's own error responses the JSON error shape.
+//!
+//! actix-http answers a few conditions itself, before any handler runs, with an empty body: a
+//! malformed request (400), a request head that does not arrive within `--request-timeout`
+//! (408), a request head too large (431), and an internal dispatch failure (500). Every such
+//! response is the last on its connection. This wrapper follows the response stream (head,
+//! then `Content-Length` bytes of body), and replaces any error head that carries no body and no
+//! `X-Request-Id` (every response of the application has one) by the same status with the JSON
+//! error body, a generated request id and `Connection: close`. Anything it cannot follow
+//! (chunked bodies, which stance never sends, or an oversized head) passes through untouched.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::error::{ErrorBody, ErrorDetail};
+
+const MAX_HEAD: usize = 64 * 1024;
+
+enum Out {
+    /// Expecting a response head.
+    Head,
+    /// Inside a body with this many bytes left.
+    Body(u64),
+    /// Passing everything through.
+    Through,
+}
+
+/// See the module documentation.
+pub struct JsonErrors<T> {
+    inner: T,
+    out: Out,
+    head: Vec<u8>,
+    pending: Vec<u8>,
+    written: usize,
+}
+
+impl<T> JsonErrors<T> {
+    pub fn new(inner: T) -> Self {
+        JsonErrors {
+            inner,
+            out: Out::Head,
+            head: Vec::new(),
+            pending: Vec::new(),
+            written: 0,
+        }
+    }
+}
+
+fn code_of(status: u16) -> (&'static str, &'static str) {
+    match status {
+        400 => ("bad_request", "malformed HTTP request"),
+        408 => (
+            "request_timeout",
+            "the request head did not arrive within the request timeout",
+        ),
+        413 => ("payload_too_large", "request too large"),
+        414 => ("uri_too_long", "request URI too long"),
+        431 => (
+            "request_header_fields_too_large",
+            "the request head is too large",
+        ),
+        500 => (
+            "internal_error",
+            "internal error while handling the request",
+        ),
+        _ => ("http_error", "the request could not be handled"),
+    }
+}
+
+/// Decides what to do with one complete response head: the bytes to send and the body length
+/// that follows (`None`: cannot follow, pass the rest through).
+fn process_head(head: &[u8]) -> (Vec<u8>, Option<u64>) {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut res = httparse::Response::new(&mut headers);
+    let Ok(httparse::Status::Complete(_)) = res.parse(head) else {
+        return (head.to_vec(), None);
+    };
+    let status = res.code.unwrap_or(0);
+    let mut length = None;
+    let mut chunked = false;
+    let mut has_id = false;
+    let mut date = None;
+    for h in res.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            length = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok());
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = true;
+        } else if h.name.eq_ignore_ascii_case("x-request-id") {
+            has_id = true;
+        } else if h.name.eq_ignore_ascii_case("date") {
+            date = std::str::from_utf8(h.value).ok();
+        }
+    }
+    let body = match status {
+        100..=199 | 204 | 304 => Some(0),
+        _ if chunked => None,
+        _ => length,
+    };
+    if status >= 400 && !has_id && body.unwrap_or(0) == 0 && !chunked {
+        let (code, message) = code_of(status);
+        let json = serde_json::to_string(&ErrorBody {
+            error: ErrorDetail {
+                code: code.into(),
+                message: message.into(),
+            },
+        })
+        .unwrap_or_default();
+        let reason = res.reason.unwrap_or("");
+        let mut out = format!(
+            "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n\
+             cache-control: no-store\r\nx-request-id: {}\r\nconnection: close\r\n",
+            uuid::Uuid::new_v4().simple()
+        );
+        if let Some(d) = date {
+            out.push_str(&format!("date: {d}\r\n"));
+        }
+        out.push_str(&format!("content-length: {}\r\n\r\n{json}", json.len()));
+        return (out.into_bytes(), Some(0));
+    }
+    (head.to_vec(), body)
+}
+
+impl<T: AsyncWrite + Unpin> JsonErrors<T> {
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.written < self.pending.len() {
+            let n =
+                ready!(Pin::new(&mut self.inner).poll_write(cx, &self.pending[self.written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.written += n;
+        }
+        self.pending.clear();
+        self.written = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for JsonErrors<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for JsonErrors<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        match this.out {
+            Out::Through => Pin::new(&mut this.inner).poll_write(cx, buf),
+            Out::Body(left) => {
+                let k = (buf.len() as u64).min(left) as usize;
+                let n = ready!(Pin::new(&mut this.inner).poll_write(cx, &buf[..k]))?;
+                this.out = match left - n as u64 {
+                    0 => Out::Head,
+                    rest => Out::Body(rest),
+                };
+                Poll::Ready(Ok(n))
+            }
+            Out::Head => {
+                let before = this.head.len();
+                this.head.extend_from_slice(buf);
+                let from = before.saturating_sub(3);
+                let end = this.head[from..]
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .map(|i| from + i + 4);
+                let consumed = match end {
+                    Some(end) => {
+                        this.head.truncate(end);
+                        let (bytes, body) = process_head(&this.head);
+                        this.head.clear();
+                        this.pending = bytes;
+                        this.out = match body {
+                            Some(0) => Out::Head,
+                            Some(n) => Out::Body(n),
+                            None => Out::Through,
+                        };
+                        end - before
+                    }
+                    None if this.head.len() > MAX_HEAD => {
+                        this.pending = std::mem::take(&mut this.head);
+                        this.out = Out::Through;
+                        buf.len()
+                    }
+                    None => buf.len(),
+                };
+                // Start sending now; what is left goes out on the next write or flush.
+                let _ = this.poll_drain(cx)?;
+                Poll::Ready(Ok(consumed))
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.head.is_empty() && this.pending.is_empty() {
+            this.pending = std::mem::take(&mut this.head);
+        }
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_error_heads_get_json_bodies_and_others_pass() {
+        let (out, body) = process_head(
+            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\ndate: x\r\n\r\n",
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
+        assert!(text
+            .ends_with(r#"{"error":{"code":"bad_request","message":"malformed HTTP request"}}"#));
+        assert_eq!(body, Some(0));
+        let app = b"HTTP/1.1 404 Not Found\r\ncontent-length: 5\r\nx-request-id: a\r\n\r\n";
+        assert_eq!(process_head(app), (app.to_vec(), Some(5)));
+        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+        assert_eq!(process_head(ok), (ok.to_vec(), Some(0)));
+    }
+}
