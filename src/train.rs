@@ -30,7 +30,7 @@ use crate::tokenize::{pieces, train_tokenizer, FastTokenizer, Piece};
 use crate::weighting::Weighting;
 
 /// Dense chunks handed to linfa never exceed this many bytes.
-const CHUNK_BYTES: usize = 64 << 20;
+const CHUNK_BYTES: usize = 128 << 20;
 
 /// Labels of the relevance head, in model order.
 pub const RELEVANCE_LABELS: [&str; 2] = ["off-topic", "on-topic"];

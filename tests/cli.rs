@@ -28,7 +28,7 @@ fn train_classify_evaluate_round_trip() {
     let o = train(&data, &models, &["--cv-folds", "3"]);
     let out = stdout(&o);
     assert!(out.contains("neutral=6 pro-closed=6 pro-open=6"), "{out}");
-    assert!(out.contains("cross-val   3 folds"), "{out}");
+    assert!(out.contains("cross-val   3 stratified folds"), "{out}");
     let version = artifact::current_version(&models).unwrap();
     let meta = artifact::load_current(&models).unwrap().meta;
     assert_eq!(meta.version, version);
@@ -91,13 +91,83 @@ fn train_classify_evaluate_round_trip() {
         "3",
         "--min-count",
         "1",
+        "--offtopic",
+        "none",
+        "--calibration-folds",
+        "3",
         "--json",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
-    let r = &v["cross_validation"]["report"];
-    assert_eq!(r["documents"], 18);
-    assert_eq!(r["confusion"].as_array().unwrap().len(), 3);
+    for kind in ["raw", "calibrated"] {
+        let r = &v["cross_validation"][kind];
+        assert_eq!(r["documents"], 18);
+        assert_eq!(r["confusion"].as_array().unwrap().len(), 3);
+        assert_eq!(r["accuracy_at_coverage"].as_array().unwrap().len(), 4);
+    }
+    assert_eq!(v["cross_validation"]["grouped"], false);
+
+    // A test set may carry a label the model does not have: reported apart, not an error.
+    let test = t.path().join("test.jsonl");
+    fs::write(
+        &test,
+        concat!(
+            "{\"text\": \"Fork and audit the open weights locally.\", \"label\": \"pro-open\", \"id\": \"a\"}\n",
+            "{\"text\": \"The API lets the lab monitor misuse.\", \"label\": \"pro-closed\"}\n",
+            "{\"text\": \"Knead the dough and bake it at 230 degrees.\", \"label\": \"off-topic\"}\n",
+        ),
+    )
+    .unwrap();
+    let o = run(&[
+        "evaluate",
+        "--data",
+        data.to_str().unwrap(),
+        "--test",
+        test.to_str().unwrap(),
+        "--min-count",
+        "1",
+        "--offtopic",
+        "none",
+        "--calibration-folds",
+        "3",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["test"]["stance"]["documents"], 2);
+    assert_eq!(v["test"]["other_labels"][0]["label"], "off-topic");
+    assert_eq!(v["test"]["other_labels"][0]["documents"], 1);
+    for key in ["ece", "brier", "log_loss"] {
+        assert!(
+            v["test"]["stance"][key].as_f64().unwrap().is_finite(),
+            "{key}"
+        );
+    }
+    let plot = t.path().join("plot.svg");
+    let o = run(&[
+        "evaluate",
+        "--data",
+        data.to_str().unwrap(),
+        "--test",
+        test.to_str().unwrap(),
+        "--min-count",
+        "1",
+        "--offtopic",
+        "none",
+        "--calibration-folds",
+        "3",
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("label \"off-topic\" is not one of the model's"),
+        "{out}"
+    );
+    assert!(out.contains("ECE") && out.contains("top  30%"), "{out}");
+    let svg = fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("Reliability") && svg.contains("Confusion"));
 
     let o = run(&[
         "evaluate",
@@ -107,6 +177,10 @@ fn train_classify_evaluate_round_trip() {
         data.to_str().unwrap(),
         "--min-count",
         "1",
+        "--offtopic",
+        "none",
+        "--calibration-folds",
+        "3",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("held-out test set") && stdout(&o).contains("macro-F1"));
@@ -317,7 +391,7 @@ fn corrupt_artifacts_are_refused_with_the_file_named() {
                 let s = fs::read_to_string(d.join("meta.json")).unwrap();
                 fs::write(
                     d.join("meta.json"),
-                    s.replace("\"format_version\": 1", "\"format_version\": 99"),
+                    s.replace("\"format_version\": 2", "\"format_version\": 99"),
                 )
                 .unwrap();
             }),
