@@ -19,7 +19,7 @@ fi
 cargo build --release --locked --bin stance >/dev/null 2>&1
 python3 bench/worst-inputs.py bench/out/worst
 ARTICLE=$(for f in training-data/*/*.txt; do echo "$(( $(wc -c <"$f") - 3000 )) $f"; done \
-  | awk '{d=$1<0?-$1:$1; print d, $2}' | sort -n | head -1 | cut -d' ' -f2)
+  | awk '{d=$1<0?-$1:$1; print d, $2}' | sort -n | awk 'NR == 1 {print $2}')
 python3 - "$ARTICLE" >"$OUT/body.json" <<'PY'
 import json, sys
 print(json.dumps({"text": open(sys.argv[1], encoding="utf-8").read(), "explain": 5}))
