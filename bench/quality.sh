@@ -24,17 +24,9 @@ OUT=target/quality; mkdir -p "$OUT"
 # name|flags (on top of the shipped defaults)
 CANDIDATES=(
   "shipped|"
-  "no stop-word rule|--stop-words false"
-  "no negation marking|--negation false"
-  "min-df 1|--min-df 1"
-  "alpha 0.5|--alpha 0.5"
-  "alpha 1|--alpha 1"
-  "unigrams only|--bigrams false"
-  "counts, not binary|--binary false"
-  "uniform priors|--fit-prior false"
-  "complement NB|--variant complement"
+  "stop-word rule|--stop-words true"
+  "negation marking, alpha 0.1|--negation true --alpha 0.1"
   "complement NB + TF-IDF + L2|--variant complement --tfidf true --l2-norm true"
-  "multinomial + TF-IDF + L2|--tfidf true --l2-norm true"
 )
 [ "${1:-}" = shipped ] && CANDIDATES=("shipped|")
 

@@ -21,6 +21,9 @@ pub struct ClassStats {
     /// Written as integers (they are sums of integer counts), which keeps `model.json` small.
     #[serde(with = "integer_counts")]
     pub feature_count: Vec<f64>,
+    /// Not stored: [`NbModel::new`] recomputes it from the counts with linfa's own formula
+    /// (`ln(count + alpha) - ln(sum(count + alpha))`), which halves `model.json`.
+    #[serde(skip, default)]
     pub feature_log_prob: Vec<f64>,
 }
 
@@ -133,6 +136,14 @@ pub fn posterior(jll: &[f64]) -> Vec<f64> {
     p
 }
 
+/// Multinomial naive Bayes log-probabilities from one class's feature counts, computed exactly as
+/// linfa-bayes' `ClassHistogram::update_with_smoothing` does (same ndarray summation).
+pub fn multinomial_log_prob(counts: &[f64], alpha: f64) -> Vec<f64> {
+    let smoothed = ndarray::Array1::from_iter(counts.iter().map(|c| c + alpha));
+    let total = smoothed.sum().ln();
+    smoothed.iter().map(|x| x.ln() - total).collect()
+}
+
 /// Complement naive Bayes weights from per-class feature counts, exactly as scikit-learn's
 /// `ComplementNB._update_feature_log_prob`: `comp = total + alpha - count`, `logged = ln(comp /
 /// sum(comp))`, then `-logged`, or `logged / sum(logged)` with `norm`.
@@ -164,8 +175,11 @@ impl NbModel {
     pub fn new(
         alpha: f64,
         rule: DecisionRule,
-        classes: Vec<ClassStats>,
+        mut classes: Vec<ClassStats>,
     ) -> std::result::Result<Self, String> {
+        for c in classes.iter_mut().filter(|c| c.feature_log_prob.is_empty()) {
+            c.feature_log_prob = multinomial_log_prob(&c.feature_count, alpha);
+        }
         if classes.len() < 2 {
             return Err(format!(
                 "need at least two classes, found {}",

@@ -385,7 +385,9 @@ fn reference_essay_is_pro_open_over_http() {
     );
     for v in [plain, as_json] {
         assert_eq!(v["label"], "pro-open", "{v}");
-        assert!(v["confidence"].as_f64().unwrap() >= 0.9, "{v}");
+        // Calibrated: a clear majority, not the raw model's 1.000.
+        assert!(v["confidence"].as_f64().unwrap() > 0.5, "{v}");
+        assert_eq!(v["on_topic"], true, "{v}");
     }
 }
 
