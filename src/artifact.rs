@@ -165,6 +165,8 @@ pub struct SaveOptions {
 
 /// Writes a new version into `models_dir`, points `CURRENT` at it and prunes old versions.
 /// Returns the new version's name.
+// The corpus facts (stance and off-topic) and the run's settings are all recorded in meta.json.
+#[allow(clippy::too_many_arguments)]
 pub fn save(
     models_dir: &Path,
     trained: &TrainedModel,

@@ -232,6 +232,9 @@ pub struct TestReport {
     pub insufficient_evidence: usize,
 }
 
+/// Per other label: documents, predicted-label counts, confidence sum, flagged count, relevance sum.
+type OtherTally = (usize, BTreeMap<String, usize>, f64, usize, f64);
+
 /// Scores a test corpus with a classifier. Documents whose label the model has are scored for
 /// stance; the others (an `off-topic` label, say) are reported separately, never an error.
 pub fn evaluate_on(classifier: &Classifier, test: &Corpus) -> Result<TestReport> {
@@ -244,8 +247,7 @@ pub fn evaluate_on(classifier: &Classifier, test: &Corpus) -> Result<TestReport>
     let test_labels = test.labels().to_vec();
     let mut truth = Vec::new();
     let mut probs = Vec::new();
-    let mut others: BTreeMap<String, (usize, BTreeMap<String, usize>, f64, usize, f64)> =
-        BTreeMap::new();
+    let mut others: BTreeMap<String, OtherTally> = BTreeMap::new();
     let mut rel_truth = Vec::new();
     let mut rel_probs = Vec::new();
     let mut insufficient = 0;
@@ -466,7 +468,7 @@ pub fn group_folds(groups: &[String], k: usize, seed: u64) -> Result<Vec<usize>>
     let mut order: Vec<(&str, usize)> = sizes.into_iter().collect();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     order.shuffle(&mut rng);
-    order.sort_by(|a, b| b.1.cmp(&a.1));
+    order.sort_by_key(|g| std::cmp::Reverse(g.1));
     let mut load = vec![0usize; k];
     let mut fold_of: HashMap<&str, usize> = HashMap::new();
     for (g, n) in order {

@@ -277,7 +277,10 @@ fn manifest_records_every_piece_and_batch() {
         let l = LABELS.iter().position(|x| *x == field(r, "label")).unwrap();
         per_writer.entry(field(r, "writer")).or_default()[l] += 1;
     }
-    let new = man.iter().filter(|r| field(r, "design") != "legacy").count();
+    let new = man
+        .iter()
+        .filter(|r| field(r, "design") != "legacy")
+        .count();
     assert!(
         short as f64 >= 0.35 * new as f64,
         "{short} short pieces of {new} new ones"
@@ -346,8 +349,16 @@ fn no_piece_copies_the_dev_set() {
         let (g8, g16) = (grams(&p.text, 8), grams(&p.text, 16));
         for (e8, e16) in &excerpts {
             let n = g8.intersection(e8).count();
-            assert!(n < 8, "{} shares {n} 8-word runs with a dev excerpt", p.path);
-            assert!(g16.is_disjoint(e16), "{} shares a 16-word run with a dev excerpt", p.path);
+            assert!(
+                n < 8,
+                "{} shares {n} 8-word runs with a dev excerpt",
+                p.path
+            );
+            assert!(
+                g16.is_disjoint(e16),
+                "{} shares a 16-word run with a dev excerpt",
+                p.path
+            );
         }
     }
 }
