@@ -26,7 +26,11 @@ RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin
 COPY --from=build /src/target/release/stance /usr/local/bin/stance
 # The shipped default model; mount another folder and set STANCE_MODELS to serve your own.
 COPY --chown=10001:10001 models /models
+# The off-topic corpus that trains the relevance head, so that `stance train` in the image works
+# on an operator's own stance corpus without one of their own (STANCE_OFFTOPIC=none opts out).
+COPY offtopic-data /usr/share/stance/offtopic-data
 ENV STANCE_MODELS=/models \
+    STANCE_OFFTOPIC=/usr/share/stance/offtopic-data \
     STANCE_BIND=0.0.0.0:8080 \
     RUST_LOG=info
 USER 10001:10001

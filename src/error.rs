@@ -43,11 +43,12 @@ pub enum StanceError {
     Fit(String),
 
     /// Any other I/O failure, with the path it concerns.
-    #[error("{path}: {source}")]
+    /// The reason is part of the message, not a separate `source`, so that a chained report
+    /// (`{:#}`) names it once.
+    #[error("{}: {reason}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        reason: std::io::Error,
     },
 }
 
@@ -55,7 +56,7 @@ impl StanceError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         StanceError::Io {
             path: path.into(),
-            source,
+            reason: source,
         }
     }
 
