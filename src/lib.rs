@@ -9,6 +9,7 @@ pub mod error;
 pub mod evaluate;
 pub mod failpoint;
 pub mod features;
+pub mod fit;
 pub mod fsutil;
 pub mod head;
 pub mod leakage;

@@ -1,20 +1,14 @@
 //! Training: the corpus is streamed several times (tokenizer vocabulary, feature selection, then
 //! model fitting) so memory is bounded by the vocabulary, not the corpus. Each head's model is
-//! fitted by linfa-bayes' `MultinomialNb` through `fit_with` on dense chunks of at most a few
-//! thousand documents; complement NB is derived from the same fitted counts. The calibration
+//! fitted from sparse counts summed exactly as linfa-bayes' `MultinomialNb::fit_with` sums them
+//! ([`crate::fit`]); complement NB is derived from the same counts. The calibration
 //! maps are then fitted on out-of-fold predictions ([`out_of_fold`]): each fold trains its own
 //! tokenizer and models without the held-out writers.
 
 use std::sync::mpsc::sync_channel;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
-use linfa::prelude::ParamGuard;
-use linfa::traits::FitWith;
-use linfa::DatasetView;
-use linfa_bayes::{MultinomialNb, MultinomialNbParams};
-use ndarray::{s, Array1, Array2};
 use tokenizers::Tokenizer;
 
 use crate::calibration::{Calibration, Method, Sample};
@@ -22,6 +16,7 @@ use crate::corpus::{Corpus, Document};
 use crate::error::{Result, StanceError};
 use crate::evaluate::{group_folds, stratified_folds};
 use crate::features::{FeatureSelector, FeatureSpace, SelectionRule};
+use crate::fit::CountFit;
 use crate::head::Head;
 use crate::model::{DecisionRule, NbModel, Variant};
 use crate::params::{CheckedParams, TrainParams};
@@ -29,8 +24,15 @@ use crate::stopwords::TokenClasses;
 use crate::tokenize::{pieces, train_tokenizer, FastTokenizer, Piece};
 use crate::weighting::Weighting;
 
-/// Dense chunks handed to linfa never exceed this many bytes.
+/// The batches counts are summed in (as linfa would hold them densely) never exceed this many
+/// bytes; the batch size fixes the order of the floating-point sums, so it stays as it was when
+/// linfa fitted the model itself.
 const CHUNK_BYTES: usize = 128 << 20;
+
+/// Documents per summation batch for a feature space of `width`.
+pub fn batch_docs(width: usize, p: &TrainParams) -> usize {
+    (CHUNK_BYTES / (width.max(1) * 8)).clamp(1, p.chunk_docs)
+}
 
 /// Labels of the relevance head, in model order.
 pub const RELEVANCE_LABELS: [&str; 2] = ["off-topic", "on-topic"];
@@ -193,38 +195,20 @@ fn fit_head(
         ));
     }
 
-    let rows = (CHUNK_BYTES / (width * 8)).clamp(1, p.chunk_docs);
-    let mut x = Array2::<f64>::zeros((rows, width));
-    let mut y = Array1::<usize>::zeros(rows);
-    let mut filled = 0;
-    let nb_params = MultinomialNbParams::new()
-        .alpha(p.alpha)
-        .check()
-        .map_err(|e| StanceError::Fit(e.to_string()))?;
-    let mut fitted: Option<MultinomialNb<f64, usize>> = None;
-
+    let mut counts = CountFit::new(corpus.labels().len(), width, batch_docs(width, p));
     corpus.for_each(|doc| {
         encode_doc(fast, &doc, &mut ids)?;
         let mut v = features.counts(&ids);
         weighting.apply(&mut v);
-        for (f, n) in v {
-            x[[filled, f as usize]] = n;
-        }
-        y[filled] = doc.label;
-        filled += 1;
-        if filled == rows {
-            fitted = Some(fit_chunk(&nb_params, fitted.take(), &x, &y, filled)?);
-            x.fill(0.0);
-            filled = 0;
-        }
+        counts.add(doc.label, &v)?;
         tick(progress);
         Ok(())
     })?;
-    if filled > 0 {
-        fitted = Some(fit_chunk(&nb_params, fitted.take(), &x, &y, filled)?);
+    if corpus.is_empty() {
+        return Err(StanceError::corpus(corpus.root(), "no documents"));
     }
-    let fitted = fitted.ok_or_else(|| StanceError::corpus(corpus.root(), "no documents"))?;
-    let model = NbModel::from_linfa(&fitted, corpus.labels(), p.alpha, rule)?;
+    let classes = counts.finish(corpus.labels())?;
+    let model = NbModel::new(p.alpha, rule, classes).map_err(StanceError::Fit)?;
     Ok(Head {
         features,
         weighting,
@@ -435,28 +419,6 @@ fn train_vocabulary(
         read?;
         trained
     })
-}
-
-/// linfa-bayes 0.8.1 `fit_with` carries a leftover `dbg!` (rust-ml/linfa#441) that prints every
-/// class's full arrays to stderr on every call; stderr is muted for the duration of the call.
-/// Concurrent fits take turns so that the redirection is never nested.
-static STDERR_MUTE: Mutex<()> = Mutex::new(());
-
-fn fit_chunk(
-    params: &linfa_bayes::MultinomialNbValidParams<f64, usize>,
-    model: Option<MultinomialNb<f64, usize>>,
-    x: &Array2<f64>,
-    y: &Array1<usize>,
-    rows: usize,
-) -> Result<MultinomialNb<f64, usize>> {
-    let xs = x.slice(s![..rows, ..]);
-    let ys = y.slice(s![..rows]);
-    let ds = DatasetView::new(xs, ys);
-    let _turn = STDERR_MUTE.lock().unwrap_or_else(|e| e.into_inner());
-    let _mute = gag::Gag::stderr().ok();
-    params
-        .fit_with(model, &ds)
-        .map_err(|e| StanceError::Fit(e.to_string()))
 }
 
 #[cfg(test)]

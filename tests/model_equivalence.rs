@@ -105,3 +105,48 @@ fn degenerate_articles_get_finite_answers() {
         assert!((sum - 1.0).abs() < 1e-9, "{text:?}");
     }
 }
+
+/// Training sums sparse counts itself (`stance::fit::CountFit`) instead of handing linfa dense
+/// rows; on real corpus vectors, whole counts and fractional (TF-IDF-like) weights alike, across
+/// several batches, the fitted classes must be bit-identical to linfa-bayes' `fit_with`.
+#[test]
+fn sparse_fit_equals_linfa_fit_on_corpus_vectors() {
+    use stance::fit::{fit_with_linfa, CountFit};
+    use stance::model::{DecisionRule, NbModel};
+
+    let (c, _) = shipped();
+    let head = c.stance();
+    let width = head.features.len();
+    let corpus = stance::Corpus::open(&common::root().join("training-data")).unwrap();
+    let labels: Vec<String> = corpus.labels().to_vec();
+    // Every eighth document: all labels, interleaved as the folder order does not.
+    let mut docs = Vec::new();
+    let mut seen = 0;
+    corpus
+        .for_each(|d| {
+            if seen % 8 == 0 {
+                docs.push((d.label, head.vector(&c.encode(&d.text)?)));
+            }
+            seen += 1;
+            Ok(())
+        })
+        .unwrap();
+    assert!(labels
+        .iter()
+        .enumerate()
+        .all(|(i, _)| docs.iter().any(|(l, _)| *l == i)));
+    let fractional: Vec<(usize, Vec<(u32, f64)>)> = docs
+        .iter()
+        .map(|(l, v)| (*l, v.iter().map(|&(f, n)| (f, n / 7.0)).collect()))
+        .collect();
+    for (name, set) in [("counts", &docs), ("fractional", &fractional)] {
+        let mut ours = CountFit::new(labels.len(), width, 50);
+        for (l, v) in set {
+            ours.add(*l, v).unwrap();
+        }
+        let ours =
+            NbModel::new(0.3, DecisionRule::default(), ours.finish(&labels).unwrap()).unwrap();
+        let theirs = fit_with_linfa(set, &labels, width, 50, 0.3, DecisionRule::default()).unwrap();
+        assert_eq!(ours.classes(), theirs.classes(), "{name}");
+    }
+}
