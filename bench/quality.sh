@@ -24,9 +24,12 @@ OUT=target/quality; mkdir -p "$OUT"
 # name|flags (on top of the shipped defaults)
 CANDIDATES=(
   "shipped|"
+  "first default (alpha 0.25, no negation marking)|--alpha 0.25 --negation false"
+  "no negation marking|--negation false"
+  "alpha 0.3|--alpha 0.3"
   "stop-word rule|--stop-words true"
-  "negation marking, alpha 0.1|--negation true --alpha 0.1"
   "complement NB + TF-IDF + L2|--variant complement --tfidf true --l2-norm true"
+  "temperature calibration|--calibration temperature"
 )
 [ "${1:-}" = shipped ] && CANDIDATES=("shipped|")
 

@@ -31,7 +31,7 @@ impl Default for Thresholds {
 }
 
 /// Default relevance threshold (chosen on the development set; see the README).
-pub const DEFAULT_RELEVANCE_THRESHOLD: f64 = 0.6;
+pub const DEFAULT_RELEVANCE_THRESHOLD: f64 = 0.7;
 /// Default minimum evidence (see the README, "Not enough evidence").
 pub const DEFAULT_MIN_EVIDENCE: usize = 12;
 

@@ -85,7 +85,7 @@ fn seed() -> u64 {
 impl Default for TrainParams {
     fn default() -> Self {
         TrainParams {
-            alpha: 0.25,
+            alpha: 0.1,
             min_count: 1,
             max_vocab: 100_000,
             binary: true,
@@ -93,7 +93,7 @@ impl Default for TrainParams {
             chunk_docs: 256,
             min_df: 1,
             stop_words: false,
-            negation: false,
+            negation: true,
             variant: Variant::Multinomial,
             tfidf: false,
             l2_norm: false,
