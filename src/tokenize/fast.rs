@@ -1,26 +1,33 @@
-//! The serving fast path. It gives exactly the token ids of the saved `tokenizer.json` pipeline
-//! (NFKC, then per-character lowercase, then split on Unicode whitespace and isolate BERT
-//! punctuation, then WordLevel lookup), about twenty times faster:
+//! The serving fast path. It gives exactly the token ids (and byte offsets) of the saved
+//! `tokenizer.json` pipeline (NFKC, then per-character lowercase, then split on Unicode whitespace
+//! and isolate BERT punctuation, then WordLevel lookup), about twenty times faster:
 //!
-//! - pure ASCII text is NFKC-stable, so bytes are lowercased and split directly;
-//! - other text that passes the NFKC quick check is already normalized, so the same split runs
-//!   over chars;
-//! - anything else (text that NFKC would change) goes through the Hugging Face pipeline itself,
-//!   in pieces of at most [`PIPELINE_CHUNK`] bytes cut where cutting cannot change the ids (see
-//!   [`pieces`]), so that its memory (several hundred bytes per input byte for some characters)
-//!   stays bounded whatever the text.
+//! - [`Route::Ascii`] and [`Route::Table`]: one byte pass. ASCII bytes are NFKC-stable, so they are
+//!   lowercased and split directly; each multi-byte character is looked up in a table computed
+//!   once (see [`Table`]) of what NFKC, lowercase and the pre-tokenizer make of it, for the
+//!   characters whose NFKC form cannot depend on their neighbours in such text (typographic
+//!   punctuation, accented Latin, Greek, Cyrillic, symbols, and also "…", NBSP or "ﬁ" with their
+//!   NFKC expansions). Real articles are almost all ASCII plus such characters.
+//! - [`Route::Unicode`]: other text that passes the NFKC quick check is already normalized, so the
+//!   same split runs over chars;
+//! - [`Route::Pipeline`]: anything else (text that NFKC would change, e.g. combining marks) goes
+//!   through the Hugging Face pipeline itself, in pieces of at most [`PIPELINE_CHUNK`] bytes cut
+//!   where cutting cannot change the ids (see [`pieces`]), so that its memory (several hundred
+//!   bytes per input byte for some characters) stays bounded whatever the text.
 //!
 //! Added tokens such as `[UNK]` are matched on the raw text before normalizing, as the pipeline
 //! does, and the text between them is encoded piece by piece.
 //!
-//! `tests/tokenizer_equivalence.rs` checks the equality over the whole corpus, the reference
-//! essay and random Unicode input, short and long.
+//! `tests/tokenizer_equivalence.rs` checks the equality of ids and offsets over the whole corpus,
+//! the reference essay, every table entry in context, and random input, short and long.
+
+use std::sync::LazyLock;
 
 use rustc_hash::FxHashMap;
 use tokenizers::Tokenizer;
 use unicode_categories::UnicodeCategories;
 use unicode_normalization::char::{canonical_combining_class, compose, decompose_compatible};
-use unicode_normalization::{is_nfkc_quick, IsNormalized};
+use unicode_normalization::{is_nfc_quick, is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
 use crate::error::{Result, StanceError};
 
@@ -28,12 +35,62 @@ use crate::error::{Result, StanceError};
 pub const PIPELINE_CHUNK: usize = 16 * 1024;
 
 /// Which route a text took through [`FastTokenizer::encode`] (reported by benchmarks and tests);
-/// for a text encoded in pieces, the slowest route any piece took.
+/// for a text encoded in pieces, the slowest route any piece took. Ordered fastest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Route {
+    /// Pure ASCII: the byte pass, no table lookups.
     Ascii,
+    /// ASCII plus multi-byte characters all found in the precomputed table: the same byte pass.
+    Table,
+    /// NFKC-stable text with characters outside the table: a pass over chars.
     Unicode,
+    /// Text NFKC changes in ways the table does not cover: the Hugging Face pipeline, in pieces.
     Pipeline,
+}
+
+/// Where the tokens of a pass go: ids only ([`FastTokenizer::encode`]) or ids and byte offsets
+/// ([`FastTokenizer::encode_with_offsets`]). Generic so that the ids-only pass compiles without
+/// any offset bookkeeping.
+trait Sink {
+    const OFFSETS: bool;
+    fn push(&mut self, id: u32, start: usize, end: usize);
+    fn len(&self) -> usize;
+    fn truncate(&mut self, len: usize);
+}
+
+impl Sink for Vec<u32> {
+    const OFFSETS: bool = false;
+    #[inline]
+    fn push(&mut self, id: u32, _: usize, _: usize) {
+        Vec::push(self, id);
+    }
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn truncate(&mut self, len: usize) {
+        Vec::truncate(self, len);
+    }
+}
+
+struct WithOffsets<'a> {
+    ids: &'a mut Vec<u32>,
+    offsets: &'a mut Vec<(usize, usize)>,
+}
+
+impl Sink for WithOffsets<'_> {
+    const OFFSETS: bool = true;
+    #[inline]
+    fn push(&mut self, id: u32, start: usize, end: usize) {
+        self.ids.push(id);
+        self.offsets.push((start, end));
+    }
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+    fn truncate(&mut self, len: usize) {
+        self.ids.truncate(len);
+        self.offsets.truncate(len);
+    }
 }
 
 /// Vocabulary lookup tables built once from a trained [`Tokenizer`].
@@ -41,9 +98,11 @@ pub enum Route {
 pub struct FastTokenizer {
     hf: Tokenizer,
     vocab: FxHashMap<String, u32>,
-    /// Contents of added (special) tokens: text containing one takes the pipeline route.
+    /// Contents of added (special) tokens: text containing one is cut around them.
     added: Vec<String>,
     unk: u32,
+    /// The id of each ASCII punctuation character (the byte pass's commonest lookup).
+    ascii_punct: [u32; 128],
 }
 
 impl FastTokenizer {
@@ -55,11 +114,21 @@ impl FastTokenizer {
             .map(|t| t.content.clone())
             .collect();
         let unk = hf.token_to_id(super::UNK).unwrap_or(0);
+        let mut ascii_punct = [unk; 128];
+        for (b, id) in (0u8..128).zip(ascii_punct.iter_mut()) {
+            if b.is_ascii_punctuation() {
+                *id = vocab
+                    .get((b as char).encode_utf8(&mut [0; 4]) as &str)
+                    .copied()
+                    .unwrap_or(unk);
+            }
+        }
         FastTokenizer {
             hf,
             vocab,
             added,
             unk,
+            ascii_punct,
         }
     }
 
@@ -87,47 +156,82 @@ impl FastTokenizer {
     /// [`PIPELINE_CHUNK`] bytes that cannot be cut (see [`pieces`]).
     pub fn encode(&self, text: &str, out: &mut Vec<u32>) -> Result<Route> {
         out.clear();
-        let mut route = Route::Ascii;
-        if text.is_ascii() && !self.contains_added(text) {
-            self.encode_ascii(text.as_bytes(), out);
-            return Ok(route);
+        self.run(text, out)
+    }
+
+    /// Like [`FastTokenizer::encode`], and also gives each token's byte offsets `(start, end)` in
+    /// `text`, equal to the pipeline's `Encoding::get_offsets()`, so that callers can point at
+    /// the words behind a score (highlighting). `ids` and `offsets` are cleared first and have the
+    /// same length afterwards.
+    pub fn encode_with_offsets(
+        &self,
+        text: &str,
+        ids: &mut Vec<u32>,
+        offsets: &mut Vec<(usize, usize)>,
+    ) -> Result<Route> {
+        ids.clear();
+        offsets.clear();
+        let mut sink = WithOffsets { ids, offsets };
+        let r = self.run(text, &mut sink);
+        if r.is_err() {
+            sink.truncate(0);
         }
-        for piece in pieces(text, &self.added, false)? {
-            let r = match piece {
-                Piece::Added(t) => {
-                    out.push(self.hf.token_to_id(t).unwrap_or(self.unk));
-                    Route::Ascii
-                }
-                Piece::Text(t) => self.encode_piece(t, out)?,
-            };
-            route = route.max(r);
-        }
-        Ok(route)
+        r
     }
 
     /// Whether `text` takes only the fast routes (no pipeline work at all): cheap enough to score
     /// on an async worker when short.
     pub fn is_fast(&self, text: &str) -> bool {
-        text.is_ascii() || is_nfkc_quick(text.chars()) == IsNormalized::Yes
+        text.is_ascii() || TABLE.covers(text) || is_nfkc_quick(text.chars()) == IsNormalized::Yes
     }
 
     fn contains_added(&self, text: &str) -> bool {
         self.added.iter().any(|t| text.contains(t.as_str()))
     }
 
-    /// Encodes a text without added tokens that is either fast-routable or at most
-    /// [`PIPELINE_CHUNK`] bytes long.
-    fn encode_piece(&self, text: &str, out: &mut Vec<u32>) -> Result<Route> {
-        if text.is_ascii() {
-            self.encode_ascii(text.as_bytes(), out);
-            return Ok(Route::Ascii);
+    fn run<S: Sink>(&self, text: &str, sink: &mut S) -> Result<Route> {
+        if text.len() <= PIPELINE_CHUNK && !self.contains_added(text) {
+            return self.encode_piece(text, 0, sink);
+        }
+        let mut route = Route::Ascii;
+        for piece in pieces(text, &self.added, false)? {
+            let r = match piece {
+                Piece::Added(t) => {
+                    let start = offset_in(text, t);
+                    sink.push(
+                        self.hf.token_to_id(t).unwrap_or(self.unk),
+                        start,
+                        start + t.len(),
+                    );
+                    Route::Ascii
+                }
+                Piece::Text(t) => self.encode_piece(t, offset_in(text, t), sink)?,
+            };
+            route = route.max(r);
+        }
+        Ok(route)
+    }
+
+    /// Encodes a text without added tokens, `base` bytes into the original, that is either
+    /// fast-routable or at most [`PIPELINE_CHUNK`] bytes long.
+    fn encode_piece<S: Sink>(&self, text: &str, base: usize, sink: &mut S) -> Result<Route> {
+        if let Some(route) = self.encode_bytes(text, base, sink) {
+            return Ok(route);
         }
         if is_nfkc_quick(text.chars()) == IsNormalized::Yes {
-            self.encode_chars(text, out);
+            self.encode_chars(text, base, sink);
             return Ok(Route::Unicode);
         }
         debug_assert!(text.len() <= PIPELINE_CHUNK);
-        out.extend(super::encode_reference(&self.hf, text)?);
+        if S::OFFSETS {
+            for (id, (start, end)) in super::encode_reference_with_offsets(&self.hf, text)? {
+                sink.push(id, base + start, base + end);
+            }
+        } else {
+            for id in super::encode_reference(&self.hf, text)? {
+                sink.push(id, 0, 0);
+            }
+        }
         Ok(Route::Pipeline)
     }
 
@@ -141,72 +245,271 @@ impl FastTokenizer {
         self.vocab.get(word).copied().unwrap_or(self.unk)
     }
 
-    fn encode_ascii(&self, bytes: &[u8], out: &mut Vec<u32>) {
-        let mut word = [0u8; 64];
-        let mut long = String::new();
-        let mut len = 0usize;
-        let flush = |word: &[u8; 64], len: &mut usize, long: &mut String, out: &mut Vec<u32>| {
-            if *len == 0 {
-                return;
-            }
-            let id = if *len <= 64 {
-                // SAFETY-free: the buffer only ever holds ASCII bytes.
-                self.lookup(std::str::from_utf8(&word[..*len]).unwrap_or(""))
-            } else {
-                self.lookup(long)
-            };
-            out.push(id);
-            *len = 0;
-            long.clear();
-        };
-        for &b in bytes {
-            if matches!(b, b' ' | b'\t'..=b'\r') {
-                flush(&word, &mut len, &mut long, out);
-            } else if b.is_ascii_punctuation() {
-                flush(&word, &mut len, &mut long, out);
-                let p = [b];
-                out.push(self.lookup(std::str::from_utf8(&p).unwrap_or("")));
-            } else {
-                let lower = b.to_ascii_lowercase();
-                if len < 64 {
-                    word[len] = lower;
-                } else {
-                    if len == 64 {
-                        long.push_str(std::str::from_utf8(&word).unwrap_or(""));
-                    }
-                    long.push(lower as char);
-                }
-                len += 1;
-            }
+    #[inline]
+    fn flush<S: Sink>(&self, word: &mut String, start: usize, end: usize, sink: &mut S) {
+        if !word.is_empty() {
+            sink.push(self.lookup(word), start, end);
+            word.clear();
         }
-        flush(&word, &mut len, &mut long, out);
     }
 
-    fn encode_chars(&self, text: &str, out: &mut Vec<u32>) {
-        let mut word = String::new();
-        let mut punct = [0u8; 4];
-        for c in text.chars() {
-            for lc in c.to_lowercase() {
-                if lc.is_whitespace() {
-                    if !word.is_empty() {
-                        out.push(self.lookup(&word));
-                        word.clear();
-                    }
-                } else if lc.is_ascii_punctuation() || lc.is_punctuation() {
-                    if !word.is_empty() {
-                        out.push(self.lookup(&word));
-                        word.clear();
-                    }
-                    out.push(self.lookup(lc.encode_utf8(&mut punct)));
+    /// The byte pass ([`Route::Ascii`] or [`Route::Table`]). Returns `None`, with `sink` as it
+    /// was, at the first character the table does not cover.
+    fn encode_bytes<S: Sink>(&self, text: &str, base: usize, sink: &mut S) -> Option<Route> {
+        let table = &*TABLE;
+        let bytes = text.as_bytes();
+        let mark = sink.len();
+        let mut word = String::with_capacity(64);
+        // The current word's byte range in `text`.
+        let (mut ws, mut we) = (0usize, 0usize);
+        let mut route = Route::Ascii;
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            if b < 0x80 {
+                if matches!(b, b' ' | b'\t'..=b'\r') {
+                    self.flush(&mut word, base + ws, base + we, sink);
+                } else if b.is_ascii_punctuation() {
+                    self.flush(&mut word, base + ws, base + we, sink);
+                    sink.push(self.ascii_punct[b as usize], base + i, base + i + 1);
                 } else {
-                    word.push(lc);
+                    if word.is_empty() {
+                        ws = i;
+                    }
+                    word.push(b.to_ascii_lowercase() as char);
+                    we = i + 1;
+                }
+                i += 1;
+                continue;
+            }
+            let Some((c, parts)) = text
+                .get(i..)
+                .and_then(|rest| rest.chars().next())
+                .and_then(|c| table.get(c).map(|p| (c, p)))
+            else {
+                sink.truncate(mark);
+                return None;
+            };
+            route = Route::Table;
+            let end = i + c.len_utf8();
+            for part in parts {
+                match part {
+                    Part::Space => self.flush(&mut word, base + ws, base + we, sink),
+                    Part::Punct(p) => {
+                        self.flush(&mut word, base + ws, base + we, sink);
+                        sink.push(self.lookup(p), base + i, base + end);
+                    }
+                    Part::Word(w) => {
+                        if word.is_empty() {
+                            ws = i;
+                        }
+                        word.push_str(w);
+                        we = end;
+                    }
+                }
+            }
+            i = end;
+        }
+        self.flush(&mut word, base + ws, base + we, sink);
+        Some(route)
+    }
+
+    /// The char pass ([`Route::Unicode`]) for NFKC-stable text.
+    fn encode_chars<S: Sink>(&self, text: &str, base: usize, sink: &mut S) {
+        let mut word = String::new();
+        let (mut ws, mut we) = (0usize, 0usize);
+        let mut punct = [0u8; 4];
+        for (i, c) in text.char_indices() {
+            let end = i + c.len_utf8();
+            for lc in c.to_lowercase() {
+                match class_of(lc) {
+                    Class::Space => self.flush(&mut word, base + ws, base + we, sink),
+                    Class::Punct => {
+                        self.flush(&mut word, base + ws, base + we, sink);
+                        sink.push(
+                            self.lookup(lc.encode_utf8(&mut punct)),
+                            base + i,
+                            base + end,
+                        );
+                    }
+                    Class::Word => {
+                        if word.is_empty() {
+                            ws = i;
+                        }
+                        word.push(lc);
+                        we = end;
+                    }
                 }
             }
         }
-        if !word.is_empty() {
-            out.push(self.lookup(&word));
+        self.flush(&mut word, base + ws, base + we, sink);
+    }
+}
+
+/// The byte offset of `part`, a slice of `text`, in `text`.
+fn offset_in(text: &str, part: &str) -> usize {
+    (part.as_ptr() as usize).saturating_sub(text.as_ptr() as usize)
+}
+
+/// How the pre-tokenizer treats one character of normalized text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// Unicode whitespace: ends a word and is dropped.
+    Space,
+    /// BERT punctuation: ends a word and is a token of its own.
+    Punct,
+    /// Anything else: part of a word.
+    Word,
+}
+
+fn class_of(c: char) -> Class {
+    if c.is_whitespace() {
+        Class::Space
+    } else if c.is_ascii_punctuation() || c.is_punctuation() {
+        Class::Punct
+    } else {
+        Class::Word
+    }
+}
+
+/// One run of a table character's normalized, lowercased form, as the pre-tokenizer sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Space,
+    /// One punctuation character (a token of its own).
+    Punct(Box<str>),
+    /// Word characters, appended to the current word.
+    Word(Box<str>),
+}
+
+/// Code points from 0x80 up to (not including) this are in the table's low block.
+const LOW_END: u32 = 0x3000;
+/// Code points from this up to U+FFFF are in the table's high block (ligatures, presentation and
+/// full-width forms).
+const HIGH_START: u32 = 0xFB00;
+
+/// The precomputed facts for multi-byte characters, built once per process (a few milliseconds).
+static TABLE: LazyLock<Table> = LazyLock::new(Table::build);
+
+/// What NFKC, lowercase and the pre-tokenizer make of each covered character: a dense index by
+/// code point (U+0080 to U+2FFF and U+FB00 to U+FFFF) into a list of [`Part`]s.
+///
+/// A character is covered when its NFKC form cannot depend on its neighbours in a text made of
+/// ASCII and covered characters: every character of its NFKC form is a starter (canonical
+/// combining class 0, so nothing reorders across it), and the first passes the NFC quick check
+/// (it is not a "Maybe", so it never composes with what precedes it; ASCII never does either).
+/// Then NFKC of such a text is the concatenation of its characters' NFKC forms, and lowercase
+/// and the pre-tokenizer work per character. Combining marks and other characters that can
+/// compose are not covered: text with them leaves the byte pass.
+struct Table {
+    low: Vec<u16>,
+    high: Vec<u16>,
+    /// `entries[0]` is unused: index 0 means "not covered".
+    entries: Vec<Box<[Part]>>,
+}
+
+impl Table {
+    fn build() -> Table {
+        let mut t = Table {
+            low: vec![0; (LOW_END - 0x80) as usize],
+            high: vec![0; (0x10000 - HIGH_START) as usize],
+            entries: vec![Vec::new().into_boxed_slice()],
+        };
+        for cp in (0x80..LOW_END).chain(HIGH_START..0x10000) {
+            let Some(parts) = char::from_u32(cp).and_then(table_entry) else {
+                continue;
+            };
+            let Ok(index) = u16::try_from(t.entries.len()) else {
+                break;
+            };
+            let slot = if cp < LOW_END {
+                t.low.get_mut((cp - 0x80) as usize)
+            } else {
+                t.high.get_mut((cp - HIGH_START) as usize)
+            };
+            if let Some(slot) = slot {
+                *slot = index;
+                t.entries.push(parts.into_boxed_slice());
+            }
+        }
+        t
+    }
+
+    #[inline]
+    fn get(&self, c: char) -> Option<&[Part]> {
+        let cp = c as u32;
+        let index = if cp < LOW_END {
+            self.low.get(cp.checked_sub(0x80)? as usize)
+        } else {
+            self.high.get(cp.checked_sub(HIGH_START)? as usize)
+        };
+        match index.copied() {
+            None | Some(0) => None,
+            Some(i) => self.entries.get(i as usize).map(|p| &p[..]),
         }
     }
+
+    /// Whether every character of `text` is ASCII or in the table.
+    fn covers(&self, text: &str) -> bool {
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            if b < 0x80 {
+                i += 1;
+                continue;
+            }
+            match text.get(i..).and_then(|rest| rest.chars().next()) {
+                Some(c) if self.get(c).is_some() => i += c.len_utf8(),
+                _ => return false,
+            }
+        }
+        true
+    }
+}
+
+/// The multi-byte characters the byte pass covers ([`Route::Table`]), in code point order: for
+/// the differential tests, which check each one against the pipeline in context.
+pub fn table_chars() -> Vec<char> {
+    (0x80..LOW_END)
+        .chain(HIGH_START..0x10000)
+        .filter_map(char::from_u32)
+        .filter(|&c| TABLE.get(c).is_some())
+        .collect()
+}
+
+/// The table entry of one character, or `None` if it is not covered (see [`Table`]).
+fn table_entry(c: char) -> Option<Vec<Part>> {
+    let nfkc: String = std::iter::once(c).nfkc().collect();
+    let first = nfkc.chars().next()?;
+    if is_nfc_quick(std::iter::once(first)) != IsNormalized::Yes
+        || nfkc.chars().any(|d| canonical_combining_class(d) != 0)
+    {
+        return None;
+    }
+    let lowered: String = nfkc.chars().flat_map(char::to_lowercase).collect();
+    // The pipeline's own normalizers must agree (they carry their own Unicode tables, which may
+    // be of another Unicode version): a character they treat otherwise is left to the pipeline.
+    let mut hf = tokenizers::NormalizedString::from(c.to_string());
+    hf.nfkc().lowercase();
+    if hf.get() != lowered {
+        return None;
+    }
+    let mut parts = Vec::new();
+    let mut word = String::new();
+    for lc in lowered.chars() {
+        let class = class_of(lc);
+        if class != Class::Word && !word.is_empty() {
+            parts.push(Part::Word(std::mem::take(&mut word).into_boxed_str()));
+        }
+        match class {
+            Class::Space => parts.push(Part::Space),
+            Class::Punct => parts.push(Part::Punct(lc.to_string().into_boxed_str())),
+            Class::Word => word.push(lc),
+        }
+    }
+    if !word.is_empty() {
+        parts.push(Part::Word(word.into_boxed_str()));
+    }
+    Some(parts)
 }
 
 /// A piece of a text as cut by [`pieces`].
@@ -266,7 +569,9 @@ fn cut_segment<'a>(
     if seg.is_empty() {
         return Ok(());
     }
-    let needs_pipeline = |t: &str| !t.is_ascii() && is_nfkc_quick(t.chars()) != IsNormalized::Yes;
+    let needs_pipeline = |t: &str| {
+        !t.is_ascii() && !TABLE.covers(t) && is_nfkc_quick(t.chars()) != IsNormalized::Yes
+    };
     if seg.len() <= PIPELINE_CHUNK || !(cut_fast || needs_pipeline(seg)) {
         out.push(Piece::Text(seg));
         return Ok(());
@@ -351,7 +656,7 @@ fn is_safe_cut(p: char, c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokenize::{encode_reference, train_tokenizer};
+    use crate::tokenize::{encode_reference, encode_reference_with_offsets, train_tokenizer};
 
     fn tk() -> FastTokenizer {
         let docs = [
@@ -362,6 +667,7 @@ mod tests {
         FastTokenizer::new(train_tokenizer(docs.iter(), 1, 10_000).unwrap())
     }
 
+    /// Ids and offsets equal the pipeline's; returns the route taken.
     fn check(t: &FastTokenizer, text: &str) -> Route {
         let mut ids = Vec::new();
         let route = t.encode(text, &mut ids).unwrap();
@@ -370,6 +676,14 @@ mod tests {
             encode_reference(t.pipeline(), text).unwrap(),
             "{text:?}"
         );
+        let (mut ids2, mut offsets) = (Vec::new(), Vec::new());
+        let route2 = t
+            .encode_with_offsets(text, &mut ids2, &mut offsets)
+            .unwrap();
+        let reference = encode_reference_with_offsets(t.pipeline(), text).unwrap();
+        let (ref_ids, ref_offsets): (Vec<u32>, Vec<(usize, usize)>) = reference.into_iter().unzip();
+        assert_eq!((route2, &ids2), (route, &ref_ids), "{text:?}");
+        assert_eq!(offsets, ref_offsets, "offsets of {text:?}");
         route
     }
 
@@ -380,14 +694,52 @@ mod tests {
             check(&t, "OPEN weights, closed\tAPIs?!\n\x0bx\0y"),
             Route::Ascii
         );
-        assert_eq!(check(&t, "Café “quoted” — ΣΊΣΥΦΟΣ words"), Route::Unicode);
-        assert_eq!(check(&t, "ellipsis… and ﬁ ligature"), Route::Pipeline);
+        assert_eq!(check(&t, "Café “quoted” — ΣΊΣΥΦΟΣ words"), Route::Table);
+        assert_eq!(
+            check(&t, "ellipsis… and ﬁ ligature\u{a0}NBSP"),
+            Route::Table
+        );
+        assert_eq!(check(&t, "İstanbul ℅ ½ ™ Ⅻ ＡＢＣ"), Route::Table);
+        assert_eq!(check(&t, "Café 日本語 words"), Route::Unicode);
+        assert_eq!(check(&t, "Cafe\u{301} … words"), Route::Pipeline);
         assert_eq!(check(&t, "literal [UNK] token"), Route::Ascii);
-        assert_eq!(check(&t, "[UNK]ﬁ[UNK][UNK]x"), Route::Pipeline);
+        assert_eq!(check(&t, "literal [UNK]— token"), Route::Table);
+        assert_eq!(check(&t, "[UNK]e\u{301}[UNK][UNK]x"), Route::Pipeline);
         let long_word = "a".repeat(200);
         assert_eq!(check(&t, &long_word), Route::Ascii);
         check(&t, "");
         check(&t, "   ");
+    }
+
+    #[test]
+    fn table_covers_typographic_text_but_not_what_composes() {
+        for c in "’—“”–…•‘\u{a0}éÉñüçßﬁ€£©™½".chars() {
+            assert!(TABLE.get(c).is_some(), "{c:?} not covered");
+        }
+        // Combining marks, the Hangul vowels that compose with a leading consonant, characters
+        // that compose with what precedes them, and characters beyond the table's blocks.
+        for c in "\u{301}\u{338}\u{1161}\u{9be}\u{ff9e}日🤖".chars() {
+            assert!(TABLE.get(c).is_none(), "{c:?} covered");
+        }
+        assert!(TABLE.get('a').is_none(), "ASCII is the byte pass's own");
+        // NFKC of a covered character next to any covered character or ASCII is the
+        // concatenation of their NFKC forms (the reason per-character entries are right).
+        let chars = table_chars();
+        let sample: Vec<char> = chars
+            .iter()
+            .copied()
+            .step_by(97)
+            .chain("’—“”…\u{a0}éﬁ".chars())
+            .chain(['a', 'e', 'z', '.', ' '])
+            .collect();
+        let nfkc = |s: &str| s.nfkc().collect::<String>();
+        for &c in &chars {
+            for &d in &sample {
+                let (c, d) = (c.to_string(), d.to_string());
+                assert_eq!(nfkc(&(c.clone() + &d)), nfkc(&c) + &nfkc(&d), "{c:?}{d:?}");
+                assert_eq!(nfkc(&(d.clone() + &c)), nfkc(&d) + &nfkc(&c), "{d:?}{c:?}");
+            }
+        }
     }
 
     #[test]
@@ -404,11 +756,22 @@ mod tests {
             }
         }
         // A run that needs the pipeline and cannot be cut is refused, not tokenized whole.
-        let uncuttable = "\u{fdfa}".repeat(PIPELINE_CHUNK);
+        let uncuttable = "\u{1d400}".repeat(PIPELINE_CHUNK);
         let mut ids = Vec::new();
         let err = t.encode(&uncuttable, &mut ids).unwrap_err().to_string();
         assert!(err.contains("bounded memory"), "{err}");
-        // A fast-routable run without a cut stays whole.
+        let mut offsets = Vec::new();
+        assert!(t
+            .encode_with_offsets(&uncuttable, &mut ids, &mut offsets)
+            .is_err());
+        assert!(ids.is_empty() && offsets.is_empty());
+        // Fast-routable runs without a cut stay whole: ASCII, and table characters that NFKC
+        // expands ("…" has no safe cut for the pipeline but needs none).
         assert_eq!(check(&t, &"a".repeat(3 * PIPELINE_CHUNK)), Route::Ascii);
+        assert_eq!(check(&t, &"…".repeat(PIPELINE_CHUNK)), Route::Table);
+        assert_eq!(
+            check(&t, &format!("[UNK]{}", "\u{fdfa}".repeat(PIPELINE_CHUNK))),
+            Route::Table
+        );
     }
 }

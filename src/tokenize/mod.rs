@@ -13,7 +13,7 @@ use tokenizers::normalizers::{unicode::NFKC, utils::Lowercase, Sequence};
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::{AddedToken, Tokenizer};
 
-pub use fast::{pieces, FastTokenizer, Piece, Route, PIPELINE_CHUNK};
+pub use fast::{pieces, table_chars, FastTokenizer, Piece, Route, PIPELINE_CHUNK};
 
 use crate::error::{Result, StanceError};
 
@@ -103,6 +103,21 @@ pub fn from_json(text: &str, path: &Path) -> Result<Tokenizer> {
 pub fn encode_reference(tokenizer: &Tokenizer, text: &str) -> Result<Vec<u32>> {
     let enc = tokenizer.encode_fast(text, false).map_err(tk_err)?;
     Ok(enc.get_ids().to_vec())
+}
+
+/// Encodes with the Hugging Face pipeline itself and gives each token's byte offsets in `text`
+/// (`Encoding::get_offsets()`): the definition of the right offsets.
+pub fn encode_reference_with_offsets(
+    tokenizer: &Tokenizer,
+    text: &str,
+) -> Result<Vec<(u32, (usize, usize))>> {
+    let enc = tokenizer.encode(text, false).map_err(tk_err)?;
+    Ok(enc
+        .get_ids()
+        .iter()
+        .copied()
+        .zip(enc.get_offsets().iter().copied())
+        .collect())
 }
 
 #[cfg(test)]
