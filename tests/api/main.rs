@@ -4,6 +4,7 @@
 mod common;
 mod hardening;
 mod helpers;
+mod spans;
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
