@@ -4,6 +4,7 @@
 mod common;
 mod hardening;
 mod helpers;
+mod playground;
 mod spans;
 
 use std::collections::HashSet;
