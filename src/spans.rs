@@ -334,6 +334,73 @@ mod tests {
         assert_eq!(offs[3].1 - offs[3].0, 2 * PIPELINE_CHUNK);
     }
 
+    /// Through a whole classifier trained with bigrams and negation marking: every span's text
+    /// is its feature's words, a `NOT_` feature spans its word, a bigram both words.
+    #[test]
+    fn classifier_spans_cover_their_features_words() {
+        use crate::corpus::{Corpus, Document};
+        use crate::params::TrainParams;
+        let docs = [
+            (0, "open weights let everyone audit and fork the model"),
+            (0, "open models mean we can audit, fork and fine tune"),
+            (0, "we do not want closed models; open weights win"),
+            (1, "closed models are safer behind an api, not open weights"),
+            (1, "an api lets the lab monitor misuse, never open weights"),
+            (1, "do not release open weights: closed is safer"),
+        ];
+        let corpus = Corpus::from_documents(
+            vec!["open".into(), "closed".into()],
+            docs.iter()
+                .enumerate()
+                .map(|(i, (l, t))| Document {
+                    label: *l,
+                    source: i.to_string(),
+                    text: t.to_string(),
+                })
+                .collect(),
+        )
+        .unwrap();
+        let p = TrainParams {
+            negation: true,
+            bigrams: true,
+            ..Default::default()
+        };
+        let model = crate::train::fit(&corpus, None, &p, None).unwrap();
+        let c = crate::Classifier::from_trained(model, "test");
+        let text =
+            "🤖 We do NOT want “open weights”… Closed models, not open weights: audit & fork!";
+        let s = c.score(text, 100).unwrap();
+        let spans = s.spans.unwrap();
+        assert_eq!(s.spans_truncated, Some(false));
+        let (mut negated, mut bigrams) = (0, 0);
+        for sp in &spans {
+            let slice = &text[sp.byte_start..sp.byte_end];
+            let units: Vec<u16> = text.encode_utf16().collect();
+            assert_eq!(String::from_utf16(&units[sp.start..sp.end]).unwrap(), slice);
+            let words = sp.feature.strip_prefix("NOT_").unwrap_or(&sp.feature);
+            let squash = |t: &str| -> String {
+                t.to_lowercase()
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect()
+            };
+            assert_eq!(squash(slice), squash(words), "{sp:?}");
+            negated += usize::from(sp.feature.starts_with("NOT_"));
+            bigrams += usize::from(words.contains(' '));
+        }
+        assert!(negated > 0, "a negation-marked feature among {spans:?}");
+        assert!(bigrams > 0, "a bigram among {spans:?}");
+        // The explanation is unchanged by spans: the same features, in the same order.
+        let listed: Vec<&str> = s
+            .explanation
+            .iter()
+            .flatten()
+            .flat_map(|(_, w)| w.iter().map(|t| t.token.as_str()))
+            .collect();
+        assert!(spans.iter().all(|sp| listed.contains(&sp.feature.as_str())));
+        assert!(c.score(text, 0).unwrap().spans.is_none());
+    }
+
     #[test]
     fn utf16_index_counts_surrogate_pairs() {
         let text = "a🤖b—c";
