@@ -29,6 +29,7 @@ if [ -z "$CHROMIUM" ]; then
 fi
 command -v node >/dev/null 2>&1 || {
   echo "browser test: installing node and npm" >&2
+  as_root apt-get update -qq >/dev/null
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     nodejs npm >/dev/null
 }
