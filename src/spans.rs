@@ -85,6 +85,8 @@ pub fn find(
     }
     let mut ids = Vec::new();
     let mut offsets = Vec::new();
+    // TODO(merge): use FastTokenizer::encode_with_offsets (then drop the local function, its
+    // `split_offsets` helper and their tests).
     encode_with_offsets(tokenizer, text, &mut ids, &mut offsets)?;
     let mut found: Vec<(usize, usize, &Explained)> = Vec::new();
     let mut truncated = false;
