@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::artifact::{Artifact, Meta};
 use crate::error::Result;
 use crate::head::{Head, HeadScore};
+use crate::spans::{self, Explained, Span};
 use crate::tokenize::FastTokenizer;
 use crate::train::TrainedModel;
 
@@ -78,6 +79,11 @@ pub struct Score {
     pub explanation: Option<Explanation>,
     /// The features that made the text on- or off-topic.
     pub relevance_explanation: Option<Explanation>,
+    /// With an explanation: every occurrence in the text of a feature `explanation` lists, in
+    /// text order (at most [`spans::MAX_SPANS`]), so that a reader can see the evidence in place.
+    pub spans: Option<Vec<Span>>,
+    /// True when the text had more occurrences than [`spans::MAX_SPANS`].
+    pub spans_truncated: Option<bool>,
 }
 
 impl Classifier {
@@ -160,7 +166,8 @@ impl Classifier {
     }
 
     /// Scores a text; with `explain > 0`, also lists up to that many features per label that
-    /// pushed hardest toward it.
+    /// pushed hardest toward it, and where the stance features among them occur in the text
+    /// ([`Score::spans`]; only then are token offsets computed, so plain scoring pays nothing).
     pub fn score(&self, text: &str, explain: usize) -> Result<Score> {
         let ids = self.encode(text)?;
         let s = self.stance.score(&ids);
@@ -169,6 +176,13 @@ impl Classifier {
         let unk = self.tokenizer.unk_id();
         let rel = self.relevance.as_ref().map(|h| (h, h.score(&ids)));
         let relevance = rel.as_ref().map(|(_, r)| r.probs[1]);
+        let (explanation, spans) = if explain > 0 {
+            let pulls = self.pulls(&self.stance, &s, explain);
+            let found = spans::find(text, &self.tokenizer, &self.stance, &pulls)?;
+            (Some(to_explanation(&labels, pulls)), Some(found))
+        } else {
+            (None, None)
+        };
         Ok(Score {
             label: labels[best].to_string(),
             confidence: s.probs[best],
@@ -183,37 +197,37 @@ impl Classifier {
             insufficient_evidence: s.evidence() < self.thresholds.min_evidence,
             relevance,
             on_topic: relevance.map(|r| r >= self.thresholds.relevance),
-            explanation: (explain > 0).then(|| self.explain(&self.stance, &s, explain)),
+            explanation,
             relevance_explanation: rel
                 .as_ref()
                 .filter(|_| explain > 0)
-                .map(|(h, r)| self.explain(h, r, explain)),
+                .map(|(h, r)| to_explanation(&h.labels(), self.pulls(h, r, explain))),
+            spans_truncated: spans.as_ref().map(|s| s.truncated),
+            spans: spans.map(|s| s.spans),
         })
     }
 
-    fn explain(&self, head: &Head, s: &HeadScore, n: usize) -> Explanation {
-        head.labels()
-            .iter()
-            .enumerate()
-            .map(|(ci, label)| {
-                let mut pulls: Vec<(f64, u32)> = s
-                    .vector
-                    .iter()
-                    .map(|&(f, v)| (v * head.model.llr(f, ci), f))
-                    .filter(|(w, _)| *w > 0.0)
-                    .collect();
-                pulls.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-                pulls.truncate(n);
-                let weights = pulls
-                    .into_iter()
-                    .map(|(w, f)| TokenWeight {
-                        token: self.feature_name(head, f),
-                        weight: w,
-                    })
-                    .collect();
-                (label.to_string(), weights)
-            })
-            .collect()
+    /// Per label, in label order, the `n` features that pushed hardest toward it (positive
+    /// weights only, strongest first, ties by feature id).
+    fn pulls(&self, head: &Head, s: &HeadScore, n: usize) -> Vec<Explained> {
+        let mut out = Vec::new();
+        for (ci, label) in head.labels().iter().enumerate() {
+            let mut pulls: Vec<(f64, u32)> = s
+                .vector
+                .iter()
+                .map(|&(f, v)| (v * head.model.llr(f, ci), f))
+                .filter(|(w, _)| *w > 0.0)
+                .collect();
+            pulls.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            pulls.truncate(n);
+            out.extend(pulls.into_iter().map(|(w, f)| Explained {
+                feature: f,
+                name: self.feature_name(head, f),
+                label: label.to_string(),
+                weight: w,
+            }));
+        }
+        out
     }
 
     /// The text of a feature: its token, two tokens joined by a space for a bigram, `NOT_`
@@ -231,4 +245,19 @@ impl Classifier {
             words
         }
     }
+}
+
+/// Groups pulls (in label order, as [`Classifier::pulls`] gives them) into an [`Explanation`]
+/// with every label present, even one with no positive pull.
+fn to_explanation(labels: &[&str], pulls: Vec<Explained>) -> Explanation {
+    let mut out: Explanation = labels.iter().map(|l| (l.to_string(), Vec::new())).collect();
+    for p in pulls {
+        if let Some((_, list)) = out.iter_mut().find(|(l, _)| *l == p.label) {
+            list.push(TokenWeight {
+                token: p.name,
+                weight: p.weight,
+            });
+        }
+    }
+    out
 }

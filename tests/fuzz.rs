@@ -36,6 +36,18 @@ fn check_text(text: &str, explain: usize) -> Result<(), TestCaseError> {
                                 && w.iter().all(|t| t.weight.is_finite()))
                     );
                 }
+                // Spans exactly with an explanation, each a non-empty slice on character
+                // boundaries whose UTF-16 offsets agree with its byte offsets.
+                prop_assert_eq!(s.spans.is_some(), explain > 0);
+                for sp in s.spans.iter().flatten() {
+                    let slice = text.get(sp.byte_start..sp.byte_end);
+                    prop_assert!(slice.is_some_and(|t| !t.is_empty()), "{:?}", sp);
+                    let units = |b: usize| text[..b].encode_utf16().count();
+                    prop_assert_eq!(units(sp.byte_start), sp.start);
+                    prop_assert_eq!(units(sp.byte_end), sp.end);
+                    prop_assert!(sp.weight.is_finite() && sp.weight > 0.0);
+                }
+                prop_assert!(s.spans.as_ref().map_or(0, Vec::len) <= stance::spans::MAX_SPANS);
             }
             Err(StanceError::Unbounded { .. }) => {}
             Err(e) => prop_assert!(false, "unexpected error {}", e),

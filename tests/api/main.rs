@@ -4,6 +4,8 @@
 mod common;
 mod hardening;
 mod helpers;
+mod playground;
+mod spans;
 
 use std::collections::HashSet;
 use std::io::{Read, Write};

@@ -13,6 +13,7 @@ use super::body::{self, Body};
 use crate::classifier::{Classifier, Score, TokenWeight};
 use crate::server::error::{ApiError, ErrorBody};
 use crate::server::state::AppState;
+use crate::spans::Span;
 
 /// Batches at least this large are spread over all cores.
 const PARALLEL_BATCH: usize = 8;
@@ -20,6 +21,20 @@ const PARALLEL_BATCH: usize = 8;
 /// Work this small, on the fast tokenizer routes only, is scored on the async worker; anything
 /// else goes to the blocking pool so that one heavy request never delays `/healthz`.
 const INLINE_BYTES: usize = 16 * 1024;
+
+/// With `explain`, token offsets come from the Hugging Face pipeline (about 4 MiB/s), so only
+/// texts this small are scored inline then.
+const INLINE_EXPLAIN_BYTES: usize = 4 * 1024;
+
+/// Whether a request is cheap enough to score on the async worker.
+fn inline(model: &Classifier, text: &str, explain: usize) -> bool {
+    let limit = if explain > 0 {
+        INLINE_EXPLAIN_BYTES
+    } else {
+        INLINE_BYTES
+    };
+    text.len() <= limit && model.tokenizer().is_fast(text)
+}
 
 /// Score one article.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -96,6 +111,17 @@ pub struct ClassifyResponse {
     /// Per relevance label (`on-topic`, `off-topic`), the features that pushed hardest toward it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relevance_explanation: Option<BTreeMap<String, Vec<TokenWeight>>>,
+    /// With `explain`: every occurrence in the text of a stance feature listed in `explanation`,
+    /// in text order, at most 2000. Offsets are given twice: `start`/`end` in UTF-16 code units
+    /// (JavaScript string indices) and `byte_start`/`byte_end` in bytes of the UTF-8 text; both
+    /// are half-open. A bigram spans both words; a negation-marked feature (`NOT_open`) spans
+    /// its word.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spans: Option<Vec<Span>>,
+    /// With `explain`: true when the text had more than 2000 occurrences and `spans` holds the
+    /// first 2000.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spans_truncated: Option<bool>,
 }
 
 /// Results in input order.
@@ -158,6 +184,8 @@ impl ClassifyResponse {
             },
             explanation: s.explanation.map(|e| e.into_iter().collect()),
             relevance_explanation: s.relevance_explanation.map(|e| e.into_iter().collect()),
+            spans: s.spans,
+            spans_truncated: s.spans_truncated,
         }
     }
 }
@@ -237,7 +265,7 @@ async fn classify_inner(
         };
     check_text(&text, "text")?;
     let model = state.snapshot();
-    let result = if text.len() <= INLINE_BYTES && model.tokenizer().is_fast(&text) {
+    let result = if inline(&model, &text, explain) {
         score_one(&model, None, &text, explain)?
     } else {
         web::block(move || score_one(&model, None, &text, explain))
@@ -321,7 +349,12 @@ async fn batch_inner(
         check_text(t, &format!("document {i}"))?;
     }
     let model: Arc<Classifier> = state.snapshot();
-    let small = docs.iter().map(|(_, t)| t.len()).sum::<usize>() <= INLINE_BYTES
+    let limit = if explain > 0 {
+        INLINE_EXPLAIN_BYTES
+    } else {
+        INLINE_BYTES
+    };
+    let small = docs.iter().map(|(_, t)| t.len()).sum::<usize>() <= limit
         && docs.iter().all(|(_, t)| model.tokenizer().is_fast(t));
     let results = if small {
         docs.into_iter()

@@ -5,6 +5,7 @@ pub mod body;
 pub mod classify;
 pub mod health;
 pub mod model_info;
+pub mod playground;
 
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -59,7 +60,7 @@ pub async fn openapi_json() -> HttpResponse {
 
 /// Every mounted route (the `route` label of the request metrics takes only these values, or
 /// `other`).
-pub const ROUTES: [&str; 8] = [
+pub const ROUTES: [&str; 11] = [
     "/v1/classify",
     "/v1/classify/batch",
     "/v1/model",
@@ -68,10 +69,14 @@ pub const ROUTES: [&str; 8] = [
     "/readyz",
     "/metrics",
     "/openapi.json",
+    "/",
+    "/playground/app.js",
+    "/playground/style.css",
 ];
 
 /// Mounts every route; a known path with the wrong method answers 405. HEAD is answered like GET
-/// on every GET route (headers only, as HTTP requires).
+/// on every GET route (headers only, as HTTP requires). The playground's three routes are not in
+/// the OpenAPI document: they serve a page for people, not an API.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let r =
         |path: &str| web::resource(path.to_string()).default_service(web::to(method_not_allowed));
@@ -102,5 +107,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             r("/openapi.json")
                 .route(web::get().to(openapi_json))
                 .route(web::head().to(openapi_json)),
+        )
+        .service(
+            r("/")
+                .route(web::get().to(playground::index))
+                .route(web::head().to(playground::index)),
+        )
+        .service(
+            r("/playground/app.js")
+                .route(web::get().to(playground::app_js))
+                .route(web::head().to(playground::app_js)),
+        )
+        .service(
+            r("/playground/style.css")
+                .route(web::get().to(playground::style_css))
+                .route(web::head().to(playground::style_css)),
         );
 }
