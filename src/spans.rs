@@ -14,9 +14,9 @@
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::error::{Result, StanceError};
+use crate::error::Result;
 use crate::head::Head;
-use crate::tokenize::{pieces, FastTokenizer, Piece, Route, PIPELINE_CHUNK};
+use crate::tokenize::FastTokenizer;
 
 /// At most this many spans per text. An explanation names at most `3 × explain` features, but a
 /// long article repeats them: 1 MiB of text can hold a hundred thousand occurrences of `open`,
@@ -85,9 +85,7 @@ pub fn find(
     }
     let mut ids = Vec::new();
     let mut offsets = Vec::new();
-    // TODO(merge): use FastTokenizer::encode_with_offsets (then drop the local function, its
-    // `split_offsets` helper and their tests).
-    encode_with_offsets(tokenizer, text, &mut ids, &mut offsets)?;
+    tokenizer.encode_with_offsets(text, &mut ids, &mut offsets)?;
     let mut found: Vec<(usize, usize, &Explained)> = Vec::new();
     let mut truncated = false;
     head.features.occurrences_at(&ids, |f, i| {
@@ -168,94 +166,10 @@ impl Utf16Index {
     }
 }
 
-fn tk_err(e: impl std::fmt::Display) -> StanceError {
-    StanceError::Tokenizer(e.to_string())
-}
-
-// TODO(merge): use FastTokenizer::encode_with_offsets
-/// Token ids of `text` and each token's byte offsets in `text`, from the Hugging Face pipeline
-/// (`Encoding::get_offsets`), fed in the same bounded pieces as the fast path (see
-/// [`pieces`]): each piece's offsets are shifted by where the piece starts. A piece that the fast
-/// path keeps whole because it has no safe cut (a run over [`PIPELINE_CHUNK`] bytes of
-/// NFKC-stable text, e.g. one enormous word) is not given to the pipeline, whose memory grows
-/// with its input; its offsets come from [`split_offsets`], which follows the same rules on
-/// already-normalised text.
-fn encode_with_offsets(
-    fast: &FastTokenizer,
-    text: &str,
-    ids: &mut Vec<u32>,
-    offsets: &mut Vec<(usize, usize)>,
-) -> Result<Route> {
-    ids.clear();
-    offsets.clear();
-    let hf = fast.pipeline();
-    let base = text.as_ptr() as usize;
-    for piece in pieces(text, fast.added_tokens(), true)? {
-        match piece {
-            Piece::Added(t) => {
-                let at = t.as_ptr() as usize - base;
-                ids.push(hf.token_to_id(t).unwrap_or(fast.unk_id()));
-                offsets.push((at, at + t.len()));
-            }
-            Piece::Text(t) => {
-                let at = t.as_ptr() as usize - base;
-                if t.len() > PIPELINE_CHUNK {
-                    let mut piece_ids = Vec::new();
-                    fast.encode(t, &mut piece_ids)?;
-                    let piece_offsets = split_offsets(t);
-                    if piece_offsets.len() != piece_ids.len() {
-                        return Err(StanceError::Tokenizer(format!(
-                            "offsets of a {}-byte run disagree with its tokens",
-                            t.len()
-                        )));
-                    }
-                    ids.extend(piece_ids);
-                    offsets.extend(piece_offsets.into_iter().map(|(s, e)| (s + at, e + at)));
-                } else {
-                    let enc = hf.encode(t, false).map_err(tk_err)?;
-                    ids.extend_from_slice(enc.get_ids());
-                    offsets.extend(enc.get_offsets().iter().map(|&(s, e)| (s + at, e + at)));
-                }
-            }
-        }
-    }
-    Ok(Route::Pipeline)
-}
-
-/// Token byte offsets of NFKC-stable text without added tokens, by the pre-tokenizer's rule:
-/// split on whitespace, every punctuation character its own token (after per-character
-/// lowercasing, as the fast path does).
-fn split_offsets(text: &str) -> Vec<(usize, usize)> {
-    use unicode_categories::UnicodeCategories;
-    let mut out = Vec::new();
-    let mut word: Option<usize> = None;
-    for (i, c) in text.char_indices() {
-        let end = i + c.len_utf8();
-        for lc in c.to_lowercase() {
-            if lc.is_whitespace() {
-                if let Some(s) = word.take() {
-                    out.push((s, i));
-                }
-            } else if lc.is_ascii_punctuation() || lc.is_punctuation() {
-                if let Some(s) = word.take() {
-                    out.push((s, i));
-                }
-                out.push((i, end));
-            } else if word.is_none() {
-                word = Some(i);
-            }
-        }
-    }
-    if let Some(s) = word {
-        out.push((s, text.len()));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokenize::{encode_reference, train_tokenizer};
+    use crate::tokenize::{encode_reference, train_tokenizer, PIPELINE_CHUNK};
 
     fn tk() -> FastTokenizer {
         let docs = [
@@ -275,7 +189,7 @@ mod tests {
             "",
         ] {
             let (mut ids, mut offs) = (Vec::new(), Vec::new());
-            encode_with_offsets(&t, text, &mut ids, &mut offs).unwrap();
+            t.encode_with_offsets(text, &mut ids, &mut offs).unwrap();
             let mut fast = Vec::new();
             t.encode(text, &mut fast).unwrap();
             assert_eq!(ids, fast, "{text:?}");
@@ -291,7 +205,7 @@ mod tests {
         let unit = "Open weights… ﬁne, “quoted” ΣΊΣ. ";
         let long = unit.repeat(3 * PIPELINE_CHUNK / unit.len());
         let (mut ids, mut offs) = (Vec::new(), Vec::new());
-        encode_with_offsets(&t, &long, &mut ids, &mut offs).unwrap();
+        t.encode_with_offsets(&long, &mut ids, &mut offs).unwrap();
         let mut fast = Vec::new();
         t.encode(&long, &mut fast).unwrap();
         assert_eq!(ids, fast);
@@ -312,24 +226,11 @@ mod tests {
     }
 
     #[test]
-    fn split_offsets_follow_the_pipeline_on_stable_text() {
-        let t = tk();
-        for text in [
-            "Open weights, “open” — don't 🤖 ΣΊΣΥΦΟΣ İstanbul\u{a0}x",
-            "  lead and trail  ",
-            "a.b,c",
-        ] {
-            let enc = t.pipeline().encode(text, false).unwrap();
-            assert_eq!(split_offsets(text), enc.get_offsets(), "{text:?}");
-        }
-    }
-
-    #[test]
     fn a_huge_word_gets_offsets_without_the_pipeline() {
         let t = tk();
         let text = format!("“open” {} weights", "é".repeat(PIPELINE_CHUNK));
         let (mut ids, mut offs) = (Vec::new(), Vec::new());
-        encode_with_offsets(&t, &text, &mut ids, &mut offs).unwrap();
+        t.encode_with_offsets(&text, &mut ids, &mut offs).unwrap();
         assert_eq!(ids.len(), 5);
         assert_eq!(&text[offs[1].0..offs[1].1], "open");
         assert_eq!(&text[offs[4].0..offs[4].1], "weights");
