@@ -12,6 +12,7 @@ use stance::classifier::{Thresholds, DEFAULT_MIN_EVIDENCE, DEFAULT_RELEVANCE_THR
 use stance::model::Variant;
 use stance::{Corpus, TrainParams};
 
+pub mod bulk;
 pub mod classify;
 pub mod evaluate;
 pub mod healthcheck;
