@@ -62,6 +62,11 @@ fn tricky_inputs() {
         "مرحبا بالعالم، كيف الحال؟",
         "\u{feff}bom",
         "𝐌𝐚𝐭𝐡 𝔣𝔯𝔞𝔨",
+        // Mostly stable text with a few words NFKC changes: only those runs take the pipeline.
+        "“Open or closed?” — a reader’s question… and the answer…\n\nIt’s “open”… ﬁne\u{a0}print",
+        "word\u{301} \u{301}mark \u{301} x\u{2026}y \t\u{2026}\u{2026} end…",
+        "…",
+        " … ",
     ] {
         assert_same(&t, s);
     }
