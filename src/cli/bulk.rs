@@ -254,14 +254,18 @@ fn score_fields(
     let raw_text = fields
         .get("text")
         .ok_or_else(|| LineError::new("missing_text", "no \"text\" field"))?;
-    let text: Cow<str> = match serde_json::from_str::<&str>(raw_text.get()) {
-        Ok(s) => Cow::Borrowed(s),
-        Err(_) => Cow::Owned(serde_json::from_str::<String>(raw_text.get()).map_err(|_| {
-            LineError::new(
-                "text_not_string",
-                format!("\"text\" must be a string, got {}", kind(raw_text.get())),
-            )
-        })?),
+    let not_string = |_| {
+        LineError::new(
+            "text_not_string",
+            format!("\"text\" must be a string, got {}", kind(raw_text.get())),
+        )
+    };
+    // Borrowed when the string has no escapes (trying that on one that has would build an
+    // error message per line).
+    let text: Cow<str> = if raw_text.get().contains('\\') {
+        Cow::Owned(serde_json::from_str::<String>(raw_text.get()).map_err(not_string)?)
+    } else {
+        Cow::Borrowed(serde_json::from_str::<&str>(raw_text.get()).map_err(not_string)?)
     };
     if text.trim().is_empty() {
         return Err(LineError::new("empty_text", "\"text\" is empty"));
