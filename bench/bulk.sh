@@ -58,10 +58,12 @@ echo "load before: $(uptime)"
 START=$(date +%s.%N)
 target/release/stance classify --jsonl "$INPUT" --output "$OUT/results.jsonl" &
 PID=$!
-: >"$OUT/rss.txt"
+: >"$OUT/rss.txt"; : >"$OUT/hwm.txt"; : >"$OUT/cpu.txt"
 while kill -0 "$PID" 2>/dev/null; do
   awk '/VmRSS/{print $2}' "/proc/$PID/status" 2>/dev/null >>"$OUT/rss.txt" || true
   awk '/VmHWM/{print $2}' "/proc/$PID/status" 2>/dev/null >"$OUT/hwm.txt" || true
+  # utime + stime in clock ticks: the CPU the run got, whatever else shares the cores.
+  awk '{print $14 + $15}' "/proc/$PID/stat" 2>/dev/null >"$OUT/cpu.txt" || true
   sleep 0.5
 done
 STATUS=0; wait "$PID" || STATUS=$?
@@ -70,13 +72,20 @@ echo "load after:  $(uptime)"
 [ "$STATUS" -eq 0 ] || { echo "stance classify --jsonl exited $STATUS"; exit 1; }
 OUTLINES=$(wc -l <"$OUT/results.jsonl")
 [ "$OUTLINES" -eq "$LINES" ] || { echo "expected $LINES result lines, got $OUTLINES"; exit 1; }
-python3 - "$BYTES" "$START" "$END" "$OUT/rss.txt" "$OUT/hwm.txt" <<'PY'
+python3 - "$BYTES" "$START" "$END" "$OUT/rss.txt" "$OUT/hwm.txt" "$OUT/cpu.txt" "$(getconf CLK_TCK)" "$(nproc)" <<'PY'
 import sys
 size, start, end = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 rss = [int(x) for x in open(sys.argv[4]).read().split()]
 hwm = open(sys.argv[5]).read().split()
 secs = end - start
 print(f"time: {secs:.1f} s, throughput: {size / 1e6 / secs:.1f} MB/s")
+cpu = open(sys.argv[6]).read().split()
+if cpu:
+    # Sampled up to 0.5 s before the end, so a slight underestimate of the CPU used.
+    cpu_s = int(cpu[0]) / int(sys.argv[7])
+    per = size / 1e6 / cpu_s
+    print(f"CPU: {cpu_s:.1f} s (user + sys), {per:.1f} MB per CPU-second: "
+          f"{per * int(sys.argv[8]):.0f} MB/s on {sys.argv[8]} cores no one else uses")
 if rss:
     q = [rss[min(len(rss) - 1, int(len(rss) * f))] / 1024 for f in (0.1, 0.5, 0.9)]
     print(f"RSS over the run ({len(rss)} samples): min {min(rss)/1024:.0f} MB, "
