@@ -646,3 +646,324 @@ fn every_folder_is_a_label() {
     );
     assert_eq!(meta.labels.len(), 4);
 }
+
+const OPEN_TEXT: &str = "We should audit and fork the open weights and fine tune them locally; \
+    publishing weights lets researchers reproduce results.";
+const CLOSED_TEXT: &str = "Keeping the model behind an API lets the lab monitor misuse, patch \
+    safety problems and revoke access; released weights cannot be recalled.";
+
+/// `stance classify --json` on one text: the shape every `--jsonl` result must have.
+fn json_result(text: &str, extra: &[&str]) -> serde_json::Value {
+    let t = tempfile::tempdir().unwrap();
+    let file = t.path().join("a.txt");
+    write(&file, text);
+    let models = root().join("models");
+    let mut args = vec![
+        "classify",
+        "--json",
+        "--models",
+        models.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    v.as_object_mut().unwrap().remove("file");
+    v
+}
+
+/// Many lines over several batches, from standard input: one output line per input line in
+/// input order, the other fields passed through unchanged (order and number digits too), the
+/// result shaped like `--json` output, exit 0.
+#[test]
+fn jsonl_keeps_input_order_and_passes_fields_through() {
+    let n = 9000;
+    let mut input = String::new();
+    for i in 0..n {
+        // Lengths vary so that parallel scoring finishes out of order.
+        let text = if i % 3 == 0 {
+            OPEN_TEXT.repeat(1 + i % 7)
+        } else {
+            CLOSED_TEXT.to_string()
+        };
+        input.push_str(&format!(
+            "{{\"n\": {i}, \"id\": \"doc-{i}\", \"text\": {}, \"price\": 2.50, \"tags\": [\"a\", {{\"b\": null}}]}}\n",
+            serde_json::to_string(&text).unwrap()
+        ));
+    }
+    let o = output_with_stdin(
+        classify_jsonl(Path::new("-")).args(["--explain", "2"]),
+        input.into_bytes(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), n);
+    let open = json_result(OPEN_TEXT, &["--explain", "2"]);
+    let closed = json_result(CLOSED_TEXT, &["--explain", "2"]);
+    for (i, line) in lines.iter().enumerate() {
+        // Passed-through fields keep their order and their exact JSON text.
+        let head = format!("{{\"n\":{i},\"id\":\"doc-{i}\",\"price\":2.50,\"tags\":[\"a\", {{\"b\": null}}],\"stance\":");
+        assert!(line.starts_with(&head), "line {}: {line}", i + 1);
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v.get("text").is_none(), "text is left out by default");
+        let expected = if i % 3 == 0 { &open } else { &closed };
+        if i % 3 != 0 || i % 7 == 0 {
+            assert_eq!(&v["stance"], expected, "line {}", i + 1);
+        }
+        let label = v["stance"]["label"].as_str().unwrap();
+        assert_eq!(label, if i % 3 == 0 { "pro-open" } else { "pro-closed" });
+    }
+    let first: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    for key in [
+        "confidence",
+        "scores",
+        "relevance",
+        "on_topic",
+        "insufficient_evidence",
+        "model",
+    ] {
+        assert!(first["stance"].get(key).is_some(), "{key} in {first}");
+    }
+    assert!(first["stance"]["explanation"]["pro-open"].is_array());
+}
+
+/// Every kind of bad line gets an error line with its number (and its id when the object was
+/// read), and the lines after it are still scored; the exit code is 1 and stderr says how many.
+#[test]
+fn jsonl_bad_lines_get_error_lines_and_the_run_goes_on() {
+    let t = tempfile::tempdir().unwrap();
+    let file = t.path().join("in.jsonl");
+    let long = format!("{{\"id\": \"long\", \"text\": \"{}\"}}", "a ".repeat(200));
+    let lines: Vec<Vec<u8>> = vec![
+        format!("{{\"id\": \"ok-1\", \"text\": \"{OPEN_TEXT}\"}}").into(),
+        b"{not json".to_vec(),
+        b"[1, 2]".to_vec(),
+        b"{\"id\": \"x\"}".to_vec(),
+        b"{\"id\": 7, \"text\": 5}".to_vec(),
+        b"{\"id\": \"u\", \"text\": \"caf\xff\"}".to_vec(),
+        b"".to_vec(),
+        b"{\"id\": \"e\", \"text\": \"  \\n \"}".to_vec(),
+        b"{\"id\": \"c\", \"text\": \"open weights\", \"stance\": 1}".to_vec(),
+        b"{\"id\": \"d\", \"text\": \"a\", \"text\": \"b\"}".to_vec(),
+        long.into(),
+        format!("{{\"id\": \"ok-2\", \"text\": \"{CLOSED_TEXT}\"}}\r").into(),
+    ];
+    let expected: [(Option<serde_json::Value>, Option<&str>); 12] = [
+        (Some("ok-1".into()), None),
+        (None, Some("invalid_json")),
+        (None, Some("not_an_object")),
+        (Some("x".into()), Some("missing_text")),
+        (Some(7.into()), Some("text_not_string")),
+        (None, Some("invalid_utf8")),
+        (None, Some("empty_line")),
+        (Some("e".into()), Some("empty_text")),
+        (Some("c".into()), Some("field_clash")),
+        (Some("d".into()), Some("duplicate_field")),
+        (None, Some("line_too_long")),
+        (Some("ok-2".into()), None),
+    ];
+    write(&file, lines.join(&b"\n"[..]));
+    let o = classify_jsonl(&file)
+        .args(["--max-line-bytes", "300"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("10 of 12 lines failed (first: line 2"),
+        "{}",
+        stderr(&o)
+    );
+    let out = json_lines(&o);
+    assert_eq!(out.len(), 12, "{}", stdout(&o));
+    for (i, (v, (id, code))) in out.iter().zip(&expected).enumerate() {
+        match code {
+            None => {
+                assert_eq!(v.get("id"), id.as_ref(), "line {}: {v}", i + 1);
+                assert!(v["stance"]["label"].is_string(), "line {}: {v}", i + 1);
+            }
+            Some(code) => {
+                assert_eq!(v["line"], i + 1, "{v}");
+                assert_eq!(v["error"]["code"], *code, "line {}: {v}", i + 1);
+                assert!(!v["error"]["message"].as_str().unwrap().is_empty());
+                assert_eq!(v.get("id"), id.as_ref(), "line {}: {v}", i + 1);
+                assert!(v.get("stance").is_none());
+            }
+        }
+    }
+    assert!(out[10]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("--max-line-bytes 300"));
+
+    // --strict stops at the first bad line: its error line is the last output, stderr names it.
+    let o = classify_jsonl(&file).arg("--strict").output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let out = json_lines(&o);
+    assert_eq!(out.len(), 2, "{}", stdout(&o));
+    assert_eq!(out[1]["error"]["code"], "invalid_json");
+    assert!(
+        stderr(&o).contains("line 2: invalid JSON"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Another key for the results removes the clash.
+    let o = classify_jsonl(&file)
+        .args(["--result-field", "result"])
+        .output()
+        .unwrap();
+    let out = json_lines(&o);
+    assert_eq!(out[8]["stance"], 1);
+    assert!(out[8]["result"]["label"].is_string(), "{}", out[8]);
+}
+
+/// `--output` is written whole or not at all: a complete run renames it into place (even with
+/// error lines in it), a --strict stop leaves nothing behind, and an unwritable place is an
+/// error naming it.
+#[test]
+fn jsonl_output_file_is_never_half_written() {
+    let t = tempfile::tempdir().unwrap();
+    let (input, output) = (t.path().join("in.jsonl"), t.path().join("out.jsonl"));
+    write(
+        &input,
+        format!(
+            "{{\"id\": 1, \"text\": \"{OPEN_TEXT}\"}}\n{{\"id\": 2, \"text\": \"{CLOSED_TEXT}\"}}\n"
+        ),
+    );
+    let o = classify_jsonl(&input)
+        .arg("--output")
+        .arg(&output)
+        .arg("--keep-text")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    let written = fs::read_to_string(&output).unwrap();
+    let lines: Vec<serde_json::Value> = written
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["text"], OPEN_TEXT, "--keep-text copies the text");
+    assert_eq!(lines[1]["stance"]["label"], "pro-closed");
+
+    fs::remove_file(&output).unwrap();
+    fs::write(
+        &input,
+        format!("{{\"id\": 1, \"text\": \"{OPEN_TEXT}\"}}\n{{}}\n"),
+    )
+    .unwrap();
+    let o = classify_jsonl(&input)
+        .arg("--output")
+        .arg(&output)
+        .arg("--strict")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("line 2"), "{}", stderr(&o));
+    assert_eq!(listing(t.path()), ["in.jsonl"], "nothing half-written");
+
+    let o = classify_jsonl(&input)
+        .arg("--output")
+        .arg(t.path().join("no/such/dir/out.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("no/such/dir/out.jsonl"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = classify_jsonl(&t.path().join("missing.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("missing.jsonl"), "{}", stderr(&o));
+
+    // Flags that make no sense together are usage errors.
+    for args in [
+        vec!["--json"],
+        vec!["--result-field", ""],
+        vec!["--max-line-bytes", "0"],
+        vec!["a.txt"],
+    ] {
+        let o = classify_jsonl(&input).args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+    let o = run(&["classify", "--strict", "a.txt"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+/// A line far longer than memory allows is skipped without being held: a 300 MiB line under a
+/// 256 MiB data limit gets its error line, and the next line is scored.
+#[test]
+fn jsonl_memory_is_bounded_by_the_line_limit() {
+    let mut input = b"{\"id\": \"huge\", \"text\": \"".to_vec();
+    input.resize(input.len() + (300 << 20), b'a');
+    input.extend_from_slice(
+        format!("\"}}\n{{\"id\": \"next\", \"text\": \"{OPEN_TEXT}\"}}\n").as_bytes(),
+    );
+    let huge_len = input.iter().position(|&b| b == b'\n').unwrap();
+    let mut cmd = classify_jsonl(Path::new("-"));
+    limit_data(&mut cmd, 256 << 20);
+    let o = output_with_stdin(&mut cmd, input);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = json_lines(&o);
+    assert_eq!(out.len(), 2, "{}", stdout(&o));
+    assert_eq!(out[0]["error"]["code"], "line_too_long");
+    assert!(out[0]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("the line has {huge_len} bytes")));
+    assert_eq!(out[1]["id"], "next");
+    assert_eq!(out[1]["stance"]["label"], "pro-open");
+}
+
+/// The text output colours the explanation words by label only when asked or on a terminal:
+/// never into a pipe by default, never with `--color never`.
+#[test]
+fn explanation_colours_only_when_asked_or_on_a_terminal() {
+    let t = tempfile::tempdir().unwrap();
+    let file = t.path().join("a.txt");
+    write(&file, OPEN_TEXT);
+    let models = root().join("models");
+    let base = [
+        "classify",
+        "--models",
+        models.to_str().unwrap(),
+        "--explain",
+        "3",
+        file.to_str().unwrap(),
+    ];
+    let plain = run(&base);
+    assert!(plain.status.success(), "{}", stderr(&plain));
+    assert!(!stdout(&plain).contains('\x1b'), "{}", stdout(&plain));
+    assert!(
+        stdout(&plain).contains("toward pro-open: "),
+        "{}",
+        stdout(&plain)
+    );
+    let never = run(&[&base[..], &["--color", "never"]].concat());
+    assert_eq!(stdout(&never), stdout(&plain));
+    let always = run(&[&base[..], &["--color", "always"]].concat());
+    let coloured = stdout(&always);
+    // pro-open is green (32), pro-closed red (31), bold.
+    assert!(
+        coloured.contains("toward \x1b[1m\x1b[32mpro-open\x1b[0m: \x1b[1m\x1b[32m"),
+        "{coloured:?}"
+    );
+    assert!(
+        coloured.contains("toward \x1b[1m\x1b[31mpro-closed"),
+        "{coloured:?}"
+    );
+    let stripped = coloured
+        .replace("\x1b[1m", "")
+        .replace("\x1b[32m", "")
+        .replace("\x1b[31m", "")
+        .replace("\x1b[34m", "")
+        .replace("\x1b[0m", "");
+    assert_eq!(stripped, stdout(&plain), "colour changes nothing else");
+}

@@ -153,3 +153,43 @@ pub fn limit_data(cmd: &mut Command, bytes: u64) {
         });
     }
 }
+
+/// A `stance classify --jsonl INPUT` command on the shipped model (`-` reads standard input).
+pub fn classify_jsonl(input: &Path) -> Command {
+    let mut c = stance();
+    c.arg("classify")
+        .arg("--models")
+        .arg(root().join("models"))
+        .arg("--jsonl")
+        .arg(input);
+    c
+}
+
+/// Runs `cmd` with `input` written to its standard input (from a thread, so that a child that
+/// writes while it reads never deadlocks against the test).
+pub fn output_with_stdin(cmd: &mut Command, input: Vec<u8>) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("stance runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        // The child may stop reading early (--strict); a broken pipe is not the test's failure.
+        let _ = stdin.write_all(&input);
+    });
+    let o = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    o
+}
+
+/// Each line of a command's standard output, parsed as JSON.
+pub fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}

@@ -1,0 +1,158 @@
+//! `stance evaluate`: cross-validation and/or a held-out test set.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use stance::evaluate::{cross_validate, train_and_test, Report, TestReport};
+use stance::Corpus;
+
+use super::{open_corpus, HyperParams, OfftopicArg, ThresholdArgs, UsageError};
+
+#[derive(Args)]
+pub struct EvaluateArgs {
+    /// Training corpus (folder or JSONL).
+    #[arg(long, env = "STANCE_DATA", default_value = "training-data")]
+    pub data: PathBuf,
+    /// Folds of stratified cross-validation (default 5 unless --test is given; 0: skip).
+    #[arg(long)]
+    pub folds: Option<usize>,
+    /// Held-out test corpus: train on --data, report on this. Rows whose label the model does
+    /// not have (such as `off-topic`) are reported separately.
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Write a reliability diagram and the confusion matrix of the test set (or of
+    /// cross-validation) to this SVG file.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+    #[command(flatten)]
+    pub hyper: HyperParams,
+    #[command(flatten)]
+    pub offtopic: OfftopicArg,
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+}
+
+fn print_report(title: &str, report: &Report, json: bool) -> Result<serde_json::Value> {
+    if !json {
+        println!("== {title}\n{report}");
+    }
+    Ok(serde_json::to_value(report)?)
+}
+
+fn print_test(title: &str, t: &TestReport, json: bool) -> Result<serde_json::Value> {
+    if !json {
+        println!("== {title}\n{}", t.stance);
+        println!(
+            "insufficient evidence: {} documents",
+            t.insufficient_evidence
+        );
+        for o in &t.other_labels {
+            let predicted: Vec<String> = o
+                .predicted
+                .iter()
+                .map(|(l, n)| format!("{l} {n}"))
+                .collect();
+            println!(
+                "\nlabel {:?} is not one of the model's: {} documents, scored {} (mean confidence {:.3})",
+                o.label,
+                o.documents,
+                predicted.join(", "),
+                o.mean_confidence
+            );
+            if let (Some(f), Some(r)) = (o.flagged_off_topic, o.mean_relevance) {
+                println!(
+                    "  flagged off-topic: {f} of {} (mean relevance {r:.3})",
+                    o.documents
+                );
+            }
+        }
+        if let Some(r) = &t.relevance {
+            println!(
+                "\nrelevance (threshold {:.2}): on-topic documents flagged off-topic {} of {}; other documents flagged off-topic {} of {}",
+                r.threshold,
+                r.on_topic_flagged,
+                r.on_topic_documents,
+                r.off_topic_flagged,
+                r.off_topic_documents
+            );
+        }
+    }
+    Ok(serde_json::to_value(t)?)
+}
+
+pub fn run(a: EvaluateArgs) -> Result<()> {
+    let params = a.hyper.params();
+    let checked = params.clone().check()?;
+    let thresholds = a.thresholds.thresholds()?;
+    let corpus = open_corpus(&a.data)?;
+    let offtopic = a.offtopic.open()?;
+    let folds = a.folds.unwrap_or(if a.test.is_some() { 0 } else { 5 });
+    if folds == 0 && a.test.is_none() {
+        return Err(UsageError(
+            "nothing to evaluate: give --folds K (K >= 2) and/or --test PATH".into(),
+        )
+        .into());
+    }
+    let mut json = serde_json::Map::new();
+    let mut plotted: Option<Report> = None;
+    if folds > 0 {
+        let cv = cross_validate(
+            &corpus,
+            offtopic.as_ref(),
+            &checked,
+            folds,
+            &params.group_by,
+            params.seed,
+        )?;
+        let kind = if cv.grouped {
+            format!("grouped by {}", params.group_by)
+        } else {
+            "stratified".to_string()
+        };
+        let title = format!(
+            "{folds}-fold cross-validation, {kind} (seed {})",
+            params.seed
+        );
+        print_report(&format!("{title}: raw posteriors"), &cv.raw, a.json)?;
+        print_report(&format!("{title}: calibrated"), &cv.calibrated, a.json)?;
+        if let Some(r) = &cv.relevance {
+            print_report(&format!("{title}: relevance"), r, a.json)?;
+        }
+        json.insert("cross_validation".into(), serde_json::to_value(&cv)?);
+        plotted = Some(cv.calibrated);
+    }
+    if let Some(test) = &a.test {
+        let test_corpus = Corpus::open_with(test, 1)
+            .with_context(|| format!("cannot use test set {}", test.display()))?;
+        let report = train_and_test(
+            &corpus,
+            offtopic.as_ref(),
+            &checked,
+            &test_corpus,
+            thresholds,
+        )?;
+        let v = print_test(
+            &format!("held-out test set {}", test.display()),
+            &report,
+            a.json,
+        )?;
+        json.insert("test".into(), v);
+        plotted = Some(report.stance);
+    }
+    if let (Some(path), Some(report)) = (&a.plot, plotted) {
+        stance::plot::write_svg(path, &report)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        if !a.json {
+            println!("\nplot written to {}", path.display());
+        }
+    }
+    if a.json {
+        println!("{}", serde_json::Value::Object(json));
+    }
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! `stance healthcheck`: exit 0 if the local service answers `/healthz`, for container
+//! HEALTHCHECKs that have no curl.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+#[derive(Args)]
+pub struct HealthcheckArgs {
+    /// The service's listen address; 0.0.0.0 is checked on 127.0.0.1.
+    #[arg(long, env = "STANCE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 3)]
+    pub timeout: u64,
+}
+
+pub fn run(a: HealthcheckArgs) -> Result<()> {
+    let bind = a
+        .bind
+        .replace("0.0.0.0", "127.0.0.1")
+        .replace("[::]", "[::1]");
+    let addr = bind
+        .to_socket_addrs()
+        .with_context(|| format!("invalid address {bind}"))?
+        .next()
+        .with_context(|| format!("no address for {bind}"))?;
+    let timeout = Duration::from_secs(a.timeout.max(1));
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)
+        .with_context(|| format!("cannot connect to {addr}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(stream, "GET /healthz HTTP/1.0\r\nHost: {bind}\r\n\r\n")?;
+    let mut response = String::new();
+    stream.take(4096).read_to_string(&mut response)?;
+    let status = response.lines().next().unwrap_or("");
+    if status.split_whitespace().nth(1) == Some("200") {
+        Ok(())
+    } else {
+        bail!("unhealthy: {addr} answered {status:?}")
+    }
+}

@@ -1,0 +1,205 @@
+//! The `stance` command line: the argument types every subcommand shares, and one module per
+//! subcommand holding its own arguments and body. This is the binary's edge, the only place that
+//! uses `anyhow`; the library below it reports `StanceError`s.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use stance::calibration::Method;
+use stance::classifier::{Thresholds, DEFAULT_MIN_EVIDENCE, DEFAULT_RELEVANCE_THRESHOLD};
+use stance::model::Variant;
+use stance::{Corpus, TrainParams};
+
+pub mod bulk;
+pub mod classify;
+pub mod evaluate;
+pub mod healthcheck;
+pub mod leakage;
+pub mod serve;
+pub mod train;
+
+use classify::ClassifyArgs;
+use evaluate::EvaluateArgs;
+use healthcheck::HealthcheckArgs;
+use leakage::LeakageArgs;
+use serve::ServeArgs;
+use train::TrainArgs;
+
+/// Scores an article's stance on open versus closed AI models (pro-open, pro-closed, neutral)
+/// with a transparent naive Bayes model, and trains, evaluates and serves that model.
+#[derive(Parser)]
+#[command(name = "stance", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Train a new model version from a labelled corpus and make it current.
+    Train(TrainArgs),
+    /// Score files or standard input.
+    Classify(ClassifyArgs),
+    /// Cross-validate and/or test on a held-out set.
+    Evaluate(EvaluateArgs),
+    /// List the tokens that most give each label away (corpus artefact check).
+    Leakage(LeakageArgs),
+    /// Serve the HTTP API.
+    Serve(ServeArgs),
+    /// Exit 0 if the local service answers /healthz (for container HEALTHCHECKs).
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct HyperParams {
+    /// Additive smoothing of the naive Bayes counts (> 0).
+    #[arg(long, env = "STANCE_ALPHA", default_value_t = TrainParams::default().alpha)]
+    pub alpha: f64,
+    /// Words seen fewer times than this in the corpus are left out of the vocabulary.
+    #[arg(long, env = "STANCE_MIN_COUNT", default_value_t = TrainParams::default().min_count)]
+    pub min_count: u64,
+    /// Upper bound on the vocabulary size (and on the number of bigram features).
+    #[arg(long, env = "STANCE_MAX_VOCAB", default_value_t = TrainParams::default().max_vocab)]
+    pub max_vocab: usize,
+    /// Count each token at most once per document (true) or every occurrence (false).
+    #[arg(long, env = "STANCE_BINARY", default_value_t = TrainParams::default().binary, action = ArgAction::Set)]
+    pub binary: bool,
+    /// Add adjacent token pairs as features.
+    #[arg(long, env = "STANCE_BIGRAMS", default_value_t = TrainParams::default().bigrams, action = ArgAction::Set)]
+    pub bigrams: bool,
+    /// Documents per dense chunk fed to linfa's incremental fit; bounds training memory.
+    #[arg(long, env = "STANCE_CHUNK_DOCS", default_value_t = TrainParams::default().chunk_docs)]
+    pub chunk_docs: usize,
+    /// A feature must occur in at least this many training documents.
+    #[arg(long, env = "STANCE_MIN_DF", default_value_t = TrainParams::default().min_df)]
+    pub min_df: u64,
+    /// Leave out features made only of stop-words and punctuation.
+    #[arg(long, env = "STANCE_STOP_WORDS", default_value_t = TrainParams::default().stop_words, action = ArgAction::Set)]
+    pub stop_words: bool,
+    /// Mark words after a negation ("not", "never", "n't") until the next punctuation.
+    #[arg(long, env = "STANCE_NEGATION", default_value_t = TrainParams::default().negation, action = ArgAction::Set)]
+    pub negation: bool,
+    /// Naive Bayes decision rule.
+    #[arg(long, env = "STANCE_VARIANT", value_enum, default_value_t = TrainParams::default().variant)]
+    pub variant: Variant,
+    /// Weight features by inverse document frequency.
+    #[arg(long, env = "STANCE_TFIDF", default_value_t = TrainParams::default().tfidf, action = ArgAction::Set)]
+    pub tfidf: bool,
+    /// Scale each document vector to unit length.
+    #[arg(long, env = "STANCE_L2_NORM", default_value_t = TrainParams::default().l2_norm, action = ArgAction::Set)]
+    pub l2_norm: bool,
+    /// Complement NB: normalise each class's weights.
+    #[arg(long, env = "STANCE_WEIGHT_NORM", default_value_t = TrainParams::default().weight_norm, action = ArgAction::Set)]
+    pub weight_norm: bool,
+    /// Multinomial NB: learn class priors (false: uniform priors).
+    #[arg(long, env = "STANCE_FIT_PRIOR", default_value_t = TrainParams::default().fit_prior, action = ArgAction::Set)]
+    pub fit_prior: bool,
+    /// How raw log-likelihoods become probabilities (fitted on out-of-fold predictions).
+    #[arg(long, env = "STANCE_CALIBRATION", value_enum, default_value_t = TrainParams::default().calibration)]
+    pub calibration: Method,
+    /// Folds of the out-of-fold predictions the calibration is fitted on.
+    #[arg(long, env = "STANCE_CALIBRATION_FOLDS", default_value_t = TrainParams::default().calibration_folds)]
+    pub calibration_folds: usize,
+    /// Manifest field kept within one fold (calibration and --folds); "" for stratified folds.
+    #[arg(long, env = "STANCE_GROUP_BY", default_value_t = TrainParams::default().group_by)]
+    pub group_by: String,
+    /// Seed of fold assignments.
+    #[arg(long, env = "STANCE_SEED", default_value_t = TrainParams::default().seed)]
+    pub seed: u64,
+}
+
+impl HyperParams {
+    pub fn params(&self) -> TrainParams {
+        TrainParams {
+            alpha: self.alpha,
+            min_count: self.min_count,
+            max_vocab: self.max_vocab,
+            binary: self.binary,
+            bigrams: self.bigrams,
+            chunk_docs: self.chunk_docs,
+            min_df: self.min_df,
+            stop_words: self.stop_words,
+            negation: self.negation,
+            variant: self.variant,
+            tfidf: self.tfidf,
+            l2_norm: self.l2_norm,
+            weight_norm: self.weight_norm,
+            fit_prior: self.fit_prior,
+            calibration: self.calibration,
+            calibration_folds: self.calibration_folds,
+            group_by: self.group_by.clone(),
+            seed: self.seed,
+        }
+    }
+}
+
+#[derive(Args, Clone)]
+pub struct OfftopicArg {
+    /// Off-topic corpus (a folder with one `off-topic/` label folder, or JSONL) that trains the
+    /// relevance head; "none" for a model without one.
+    #[arg(long, env = "STANCE_OFFTOPIC", default_value = "offtopic-data")]
+    pub offtopic: String,
+}
+
+impl OfftopicArg {
+    pub fn open(&self) -> Result<Option<Corpus>> {
+        if self.offtopic == "none" {
+            return Ok(None);
+        }
+        let path = Path::new(&self.offtopic);
+        let corpus = Corpus::open_with(path, 1)
+            .with_context(|| format!("cannot use off-topic corpus {}", path.display()))?;
+        Ok(Some(corpus))
+    }
+}
+
+#[derive(Args, Clone, Copy)]
+pub struct ThresholdArgs {
+    /// `on_topic` is true when relevance is at least this.
+    #[arg(long, env = "STANCE_RELEVANCE_THRESHOLD", default_value_t = DEFAULT_RELEVANCE_THRESHOLD)]
+    pub relevance_threshold: f64,
+    /// Scores resting on fewer known stance features are flagged `insufficient_evidence`.
+    #[arg(long, env = "STANCE_MIN_EVIDENCE", default_value_t = DEFAULT_MIN_EVIDENCE)]
+    pub min_evidence: usize,
+}
+
+impl ThresholdArgs {
+    pub fn thresholds(&self) -> Result<Thresholds> {
+        if !(0.0..=1.0).contains(&self.relevance_threshold) {
+            return Err(UsageError(format!(
+                "--relevance-threshold must be between 0 and 1, got {}",
+                self.relevance_threshold
+            ))
+            .into());
+        }
+        Ok(Thresholds {
+            relevance: self.relevance_threshold,
+            min_evidence: self.min_evidence,
+        })
+    }
+}
+
+/// `stance serve --max-body` and `stance classify --max-bytes` default: 1 MiB.
+pub const DEFAULT_MAX_BODY: u64 = 1 << 20;
+
+/// A bad combination of arguments that clap itself cannot see (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Opens a training corpus, warning (not failing) about exact duplicates: they are legal but
+/// usually a copy-paste slip the user wants to hear about.
+pub fn open_corpus(path: &Path) -> Result<Corpus> {
+    let corpus =
+        Corpus::open(path).with_context(|| format!("cannot use corpus {}", path.display()))?;
+    let dups = corpus.stats().duplicates.len();
+    if dups > 0 {
+        eprintln!(
+            "stance: warning: {dups} exact duplicate document(s) in {}",
+            path.display()
+        );
+    }
+    Ok(corpus)
+}

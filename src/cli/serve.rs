@@ -1,0 +1,93 @@
+//! `stance serve`: the HTTP service.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+
+use stance::server::state::Limits;
+use stance::server::telemetry::{self, LogFormat};
+use stance::server::ServeConfig;
+
+use super::{ThresholdArgs, UsageError, DEFAULT_MAX_BODY};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Models folder; the version named by its CURRENT file is served.
+    #[arg(long, env = "STANCE_MODELS", default_value = "models")]
+    pub models: PathBuf,
+    /// Address to listen on (the container sets 0.0.0.0:8080). Port 0 picks a free port.
+    #[arg(long, env = "STANCE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Worker threads (default: one per CPU core).
+    #[arg(long, env = "STANCE_WORKERS")]
+    pub workers: Option<usize>,
+    /// Largest accepted request body in bytes (after gzip decoding, and before).
+    #[arg(long, env = "STANCE_MAX_BODY", default_value_t = DEFAULT_MAX_BODY as usize)]
+    pub max_body: usize,
+    /// Largest accepted batch, in documents.
+    #[arg(long, env = "STANCE_MAX_BATCH", default_value_t = 256)]
+    pub max_batch: usize,
+    /// Largest accepted `explain` value.
+    #[arg(long, env = "STANCE_MAX_EXPLAIN", default_value_t = 100)]
+    pub max_explain: usize,
+    /// Bearer token for /v1/admin/*; without it the admin routes answer 403.
+    #[arg(long, env = "STANCE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Seconds a client has to send its request head before the connection is closed.
+    #[arg(long, env = "STANCE_REQUEST_TIMEOUT", default_value_t = 5)]
+    pub request_timeout: u64,
+    /// Seconds a client has to send the whole request body (408 request_timeout otherwise).
+    #[arg(long, env = "STANCE_BODY_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// Seconds a request may take in total, from its head to its response (408 otherwise).
+    #[arg(long, env = "STANCE_REQUEST_DEADLINE", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_deadline: u64,
+    /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
+    #[arg(long, env = "STANCE_SHUTDOWN_TIMEOUT", default_value_t = 20)]
+    pub shutdown_timeout: u64,
+    /// Seconds an idle keep-alive connection stays open.
+    #[arg(long, env = "STANCE_KEEP_ALIVE", default_value_t = 30)]
+    pub keep_alive: u64,
+    /// Concurrent connections per worker.
+    #[arg(long, env = "STANCE_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Log format.
+    #[arg(long, env = "STANCE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+}
+
+pub fn run(a: ServeArgs) -> Result<()> {
+    telemetry::init(a.log_format, true, "info");
+    let workers = a.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
+    if workers == 0 {
+        return Err(UsageError("--workers must be at least 1".into()).into());
+    }
+    let config = ServeConfig {
+        models_dir: a.models,
+        bind: a.bind,
+        workers,
+        limits: Limits {
+            max_body: a.max_body,
+            max_batch: a.max_batch,
+            max_explain: a.max_explain,
+            body_timeout: Duration::from_secs(a.body_timeout),
+            request_deadline: Duration::from_secs(a.request_deadline),
+        },
+        admin_token: a.admin_token,
+        request_timeout: Duration::from_secs(a.request_timeout),
+        shutdown_timeout: Duration::from_secs(a.shutdown_timeout),
+        keep_alive: Duration::from_secs(a.keep_alive),
+        max_connections: a.max_connections,
+        thresholds: a.thresholds.thresholds()?,
+    };
+    stance::server::run(config)?;
+    Ok(())
+}
