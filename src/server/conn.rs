@@ -19,6 +19,12 @@ use super::error::{ErrorBody, ErrorDetail};
 
 const MAX_HEAD: usize = 64 * 1024;
 
+/// Set by the application (`telemetry::middleware`) on every response to a HEAD request, whose
+/// `Content-Length` describes a body that is never sent: the wrapper cannot see the request's
+/// method, so without it, it would count the next response's bytes as that body (and could hold
+/// a response back waiting for a head that never ends). Removed before the head is sent.
+pub const HEAD_MARK: &str = "x-stance-head-response";
+
 enum Out {
     /// Expecting a response head.
     Head,
@@ -83,6 +89,7 @@ fn process_head(head: &[u8]) -> (Vec<u8>, Option<u64>) {
     let mut chunked = false;
     let mut has_id = false;
     let mut date = None;
+    let mut head_response = false;
     for h in res.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
             length = std::str::from_utf8(h.value)
@@ -94,7 +101,12 @@ fn process_head(head: &[u8]) -> (Vec<u8>, Option<u64>) {
             has_id = true;
         } else if h.name.eq_ignore_ascii_case("date") {
             date = std::str::from_utf8(h.value).ok();
+        } else if h.name.eq_ignore_ascii_case(HEAD_MARK) {
+            head_response = true;
         }
+    }
+    if head_response {
+        return (without_header(head, HEAD_MARK), Some(0));
     }
     let body = match status {
         100..=199 | 204 | 304 => Some(0),
@@ -123,6 +135,24 @@ fn process_head(head: &[u8]) -> (Vec<u8>, Option<u64>) {
         return (out.into_bytes(), Some(0));
     }
     (head.to_vec(), body)
+}
+
+/// `head` without its header lines named `name` (a complete head, CRLF line ends).
+fn without_header(head: &[u8], name: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(head.len());
+    let mut lines = head.split_inclusive(|&b| b == b'\n');
+    if let Some(status_line) = lines.next() {
+        out.extend_from_slice(status_line);
+    }
+    for line in lines {
+        let named = line.len() > name.len()
+            && line[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+            && line[name.len()] == b':';
+        if !named {
+            out.extend_from_slice(line);
+        }
+    }
+    out
 }
 
 impl<T: AsyncWrite + Unpin> JsonErrors<T> {
@@ -242,5 +272,16 @@ mod tests {
         assert_eq!(process_head(app), (app.to_vec(), Some(5)));
         let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
         assert_eq!(process_head(ok), (ok.to_vec(), Some(0)));
+    }
+
+    #[test]
+    fn head_responses_have_no_body_and_lose_their_mark() {
+        let head = b"HTTP/1.1 200 OK\r\ncontent-length: 6775\r\nx-stance-head-response: 1\r\nx-request-id: a\r\n\r\n";
+        let (out, body) = process_head(head);
+        assert_eq!(body, Some(0));
+        assert_eq!(
+            out,
+            b"HTTP/1.1 200 OK\r\ncontent-length: 6775\r\nx-request-id: a\r\n\r\n".to_vec()
+        );
     }
 }

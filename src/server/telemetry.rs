@@ -123,6 +123,12 @@ where
         let status = res.status().as_u16();
         let elapsed = start.elapsed();
         res.headers_mut().insert(REQUEST_ID, rid.clone());
+        if method == actix_web::http::Method::HEAD {
+            res.headers_mut().insert(
+                HeaderName::from_static(super::conn::HEAD_MARK),
+                HeaderValue::from_static("1"),
+            );
+        }
         if let Some(state) = state {
             let m = &state.metrics;
             m.requests

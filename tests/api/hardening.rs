@@ -320,3 +320,54 @@ fn encoding_charset_explain_and_request_id_rules() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-request-id"], id);
 }
+
+/// A HEAD response's `Content-Length` describes a body that is never sent. The connection
+/// wrapper that rewrites the HTTP layer's bare errors once counted the next response's bytes as
+/// that body and held back the rest of a longer response: the keep-alive client waited forever.
+#[test]
+fn a_head_request_does_not_stall_the_next_response_on_its_connection() {
+    let s = Server::start(&[]);
+    let mut c = TcpStream::connect(s.addr()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let host = s.addr();
+    let req = |m: &str, p: &str| format!("{m} {p} HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16384];
+    let mut read_until = |c: &mut TcpStream, buf: &mut Vec<u8>, done: &dyn Fn(&[u8]) -> bool| {
+        while !done(buf) {
+            match c.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    let heads = |b: &[u8]| String::from_utf8_lossy(b).matches("HTTP/1.1 200").count();
+    c.write_all(req("GET", "/playground/style.css").as_bytes())
+        .unwrap();
+    c.write_all(req("HEAD", "/playground/style.css").as_bytes())
+        .unwrap();
+    read_until(&mut c, &mut buf, &|b| {
+        heads(b) == 2 && b.ends_with(b"\r\n\r\n")
+    });
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    assert_eq!(heads(&buf), 2, "{text:.400}");
+    assert!(
+        !text.contains("x-stance-head-response"),
+        "internal mark leaked"
+    );
+    // The next response is longer than the style sheet the HEAD answer described.
+    buf.clear();
+    c.write_all(req("GET", "/openapi.json").as_bytes()).unwrap();
+    read_until(&mut c, &mut buf, &|b| {
+        let t = String::from_utf8_lossy(b);
+        t.split_once("\r\n\r\n")
+            .is_some_and(|(_, body)| serde_json::from_str::<Value>(body).is_ok())
+    });
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (_, body) = text.split_once("\r\n\r\n").expect("a response head");
+    assert!(
+        serde_json::from_str::<Value>(body).is_ok_and(|v| v["paths"].is_object()),
+        "the response after a HEAD came back incomplete: {} bytes",
+        buf.len()
+    );
+}
