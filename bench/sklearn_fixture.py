@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes tests/fixtures/sklearn_nb.json: scikit-learn's MultinomialNB, ComplementNB and
 TfidfTransformer on a small count matrix, the reference numerics stance's naive Bayes variants are
-pinned to (tests/sklearn_parity.rs). Run with the venv bench/quality.sh installs:
+pinned to (tests/it/sklearn_parity.rs). Run with the venv bench/quality.sh installs:
     target/quality-venv/bin/python bench/sklearn_fixture.py"""
 import json, sys
 import numpy as np

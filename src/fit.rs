@@ -7,7 +7,7 @@
 //! the same order linfa does (per batch of documents, each class's rows added in order starting
 //! from zero, then the batch added to the running total) and gets bit-identical counts and
 //! priors. [`fit_with_linfa`] is the library path itself, kept for the test that proves the two
-//! equal (`tests/model_equivalence.rs`).
+//! equal (`tests/it/model_equivalence.rs`).
 
 use std::sync::Mutex;
 

@@ -18,7 +18,7 @@
 //! Added tokens such as `[UNK]` are matched on the raw text before normalizing, as the pipeline
 //! does, and the text between them is encoded piece by piece.
 //!
-//! `tests/tokenizer_equivalence.rs` checks the equality of ids and offsets over the whole corpus,
+//! `tests/it/tokenizer_equivalence.rs` checks the equality of ids and offsets over the whole corpus,
 //! the reference essay, every table entry in context, and random input, short and long.
 
 use std::sync::LazyLock;

@@ -1,7 +1,7 @@
 //! The real `stance` binary on small corpora in temp folders: train -> classify -> evaluate,
 //! every bad-corpus case, corrupt artifacts, crashes in the middle of writing, determinism.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! The Kubernetes manifests in deploy/k8s validate against the Kubernetes schema
 //! (`kubernetes-validate` from PyPI, installed into target/ on first use).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 use unicode_normalization::UnicodeNormalization;
 
-use crate::helpers::*;
+use super::helpers::*;
 
 /// Written for this test: typographic quotes, apostrophes and dashes, an ellipsis (which sends
 /// the text through the Hugging Face pipeline), emoji outside the Basic Multilingual Plane

@@ -1,5 +1,4 @@
 //! Spawning the real `stance serve` on an ephemeral port and talking to it over HTTP.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

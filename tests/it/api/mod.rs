@@ -1,7 +1,5 @@
 //! Black-box tests of `stance serve` over real HTTP on an ephemeral port.
 
-#[path = "../common/mod.rs"]
-mod common;
 mod hardening;
 mod helpers;
 mod playground;

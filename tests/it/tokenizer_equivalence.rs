@@ -4,7 +4,7 @@
 //! mixed with ASCII, arbitrary Unicode, long texts cut into pieces). Each check also asserts the
 //! route taken where it is known from the input.
 
-mod common;
+use crate::common;
 
 use proptest::prelude::*;
 use stance::artifact;

@@ -2,7 +2,7 @@
 //! probabilities must stay finite and sum to 1 for any length (linfa-bayes 0.8.1's
 //! `predict_proba` does not).
 
-mod common;
+use crate::common;
 
 use linfa_bayes::NaiveBayes;
 use ndarray::Array2;

@@ -1,7 +1,7 @@
 //! The committed default model: reproducible from the committed corpus, and it recognises the
 //! user's reference essay.
 
-mod common;
+use crate::common;
 
 use stance::{artifact, Classifier};
 

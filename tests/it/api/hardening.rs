@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::*;
-use crate::{assert_error, assert_score};
+use super::helpers::*;
+use super::{assert_error, assert_score};
 
 /// Sends raw bytes on a fresh connection and reads until the server closes it.
 fn raw(s: &Server, bytes: &[u8]) -> String {

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::*;
+use super::helpers::*;
 
 #[test]
 fn playground_is_served_with_a_strict_policy() {

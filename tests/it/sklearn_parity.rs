@@ -11,7 +11,7 @@ use stance::model::{DecisionRule, NbModel, Variant};
 use stance::weighting::Weighting;
 
 fn fixture() -> Value {
-    serde_json::from_str(include_str!("fixtures/sklearn_nb.json")).unwrap()
+    serde_json::from_str(include_str!("../fixtures/sklearn_nb.json")).unwrap()
 }
 
 fn matrix(v: &Value) -> Vec<Vec<f64>> {

@@ -1,6 +1,6 @@
 //! Quality checks of the shipped corpus in `training-data/`.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::fs;

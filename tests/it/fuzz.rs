@@ -4,7 +4,7 @@
 //! summing to 1, or refuse with the one documented error; the parser must never panic and must
 //! answer every body with a 400 or a 422 code, or parse it.
 
-mod common;
+use crate::common;
 
 use proptest::prelude::*;
 use stance::server::routes::body::parse_json;
