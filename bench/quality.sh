@@ -39,7 +39,10 @@ for c in "${CANDIDATES[@]}"; do
   # shellcheck disable=SC2086
   "$BIN" evaluate --folds 5 --test "$DEV" --json $flags > "$OUT/$i-grouped.json"
   # shellcheck disable=SC2086
-  "$BIN" evaluate --folds 5 --group-by "" --offtopic none --calibration none --json $flags > "$OUT/$i-plain.json"
+  # The plain row is the uncalibrated model, whatever calibration the candidate picks.
+  plain=$(echo "$flags" | sed -E 's/--calibration [a-z]+//')
+  # shellcheck disable=SC2086
+  "$BIN" evaluate --folds 5 --group-by "" --offtopic none --calibration none --json $plain > "$OUT/$i-plain.json"
   echo "$name" > "$OUT/$i-name"
   i=$((i + 1))
 done

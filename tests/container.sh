@@ -98,8 +98,11 @@ done
 chmod -R a+rX "$WORK/data"
 v0=$(cat "$WORK/models/CURRENT")
 step "retraining into the mounted folder with the same image"
-$ENGINE run --rm -v "$WORK/models:/models" -v "$WORK/data:/data:ro" "$TAG" \
+# The crash-injection hook exists only in debug builds: the image's release binary must ignore
+# STANCE_CRASH_AT (here naming a stage every training run passes).
+$ENGINE run --rm -e STANCE_CRASH_AT=before-pointer -v "$WORK/models:/models" -v "$WORK/data:/data:ro" "$TAG" \
   stance train --data /data --models /models --alpha 0.8 >"$WORK/train.log" 2>&1 || { cat "$WORK/train.log"; fail "train"; }
+grep -q "simulated crash" "$WORK/train.log" && fail "the release binary honoured STANCE_CRASH_AT"
 v1=$(cat "$WORK/models/CURRENT")
 grep -q '"offtopic"' "$WORK/models/$v1/meta.json" || fail "retrained model has no relevance head"
 [ "$v1" != "$v0" ] || fail "train did not move CURRENT"

@@ -118,20 +118,24 @@ fn train_classify_evaluate_round_trip() {
         ),
     )
     .unwrap();
-    let o = run(&[
-        "evaluate",
-        "--data",
-        data.to_str().unwrap(),
-        "--test",
-        test.to_str().unwrap(),
-        "--min-count",
-        "1",
-        "--offtopic",
-        "none",
-        "--calibration-folds",
-        "3",
-        "--json",
-    ]);
+    let evaluate = |extra: &[&str]| {
+        let mut args = vec![
+            "evaluate",
+            "--data",
+            data.to_str().unwrap(),
+            "--test",
+            test.to_str().unwrap(),
+            "--min-count",
+            "1",
+            "--offtopic",
+            "none",
+            "--calibration-folds",
+            "3",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let o = evaluate(&["--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert_eq!(v["test"]["stance"]["documents"], 2);
@@ -144,21 +148,7 @@ fn train_classify_evaluate_round_trip() {
         );
     }
     let plot = t.path().join("plot.svg");
-    let o = run(&[
-        "evaluate",
-        "--data",
-        data.to_str().unwrap(),
-        "--test",
-        test.to_str().unwrap(),
-        "--min-count",
-        "1",
-        "--offtopic",
-        "none",
-        "--calibration-folds",
-        "3",
-        "--plot",
-        plot.to_str().unwrap(),
-    ]);
+    let o = evaluate(&["--plot", plot.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
