@@ -74,7 +74,7 @@ impl CountFit {
                 continue;
             }
             for (t, b) in self.total[c].iter_mut().zip(self.batch[c].iter_mut()) {
-                *t = *b + *t;
+                *t += *b;
                 *b = 0.0;
             }
         }
