@@ -243,6 +243,24 @@ impl Corpus {
         })
     }
 
+    /// A small in-memory corpus for unit tests: `(label index, text)` pairs, each document its
+    /// own source.
+    #[cfg(test)]
+    pub(crate) fn for_tests(labels: &[&str], docs: &[(usize, &str)]) -> Self {
+        Corpus::from_documents(
+            labels.iter().map(|l| l.to_string()).collect(),
+            docs.iter()
+                .enumerate()
+                .map(|(i, (label, text))| Document {
+                    label: *label,
+                    source: i.to_string(),
+                    text: text.to_string(),
+                })
+                .collect(),
+        )
+        .expect("a valid test corpus")
+    }
+
     fn open_folder(root: &Path, min_labels: usize) -> Result<Self> {
         let mut label_dirs = BTreeSet::new();
         for entry in read_dir_sorted(root)? {

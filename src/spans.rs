@@ -241,7 +241,7 @@ mod tests {
     /// is its feature's words, a `NOT_` feature spans its word, a bigram both words.
     #[test]
     fn classifier_spans_cover_their_features_words() {
-        use crate::corpus::{Corpus, Document};
+        use crate::corpus::Corpus;
         use crate::params::TrainParams;
         let docs = [
             (0, "open weights let everyone audit and fork the model"),
@@ -251,18 +251,7 @@ mod tests {
             (1, "an api lets the lab monitor misuse, never open weights"),
             (1, "do not release open weights: closed is safer"),
         ];
-        let corpus = Corpus::from_documents(
-            vec!["open".into(), "closed".into()],
-            docs.iter()
-                .enumerate()
-                .map(|(i, (l, t))| Document {
-                    label: *l,
-                    source: i.to_string(),
-                    text: t.to_string(),
-                })
-                .collect(),
-        )
-        .unwrap();
+        let corpus = Corpus::for_tests(&["open", "closed"], &docs);
         let p = TrainParams {
             negation: true,
             bigrams: true,

@@ -433,18 +433,7 @@ mod tests {
             (1, "closed models are safer behind an api with monitoring"),
             (1, "an api lets the lab monitor misuse, closed is safer"),
         ];
-        Corpus::from_documents(
-            vec!["open".into(), "closed".into()],
-            docs.iter()
-                .enumerate()
-                .map(|(i, (l, t))| Document {
-                    label: *l,
-                    source: i.to_string(),
-                    text: t.to_string(),
-                })
-                .collect(),
-        )
-        .unwrap()
+        Corpus::for_tests(&["open", "closed"], &docs)
     }
 
     #[test]

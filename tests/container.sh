@@ -28,6 +28,11 @@ trap cleanup EXIT
 
 fail() { echo "container.sh: FAIL: $*" >&2; $ENGINE logs "$NAME" 2>&1 | tail -20 >&2 || true; exit 1; }
 step() { echo "container.sh: $*"; }
+# Reads all of stdin before matching: `producer | grep -q` can kill the producer with SIGPIPE,
+# which `set -o pipefail` turns into a spurious failure (exit 141).
+has() { local all; all=$(cat); [[ $all == *"$1"* ]]; }
+# The first N corpus files of a label, without `ls | head` (same SIGPIPE hazard).
+first_files() { local files=("training-data/$1"/*.txt); printf '%s\n' "${files[@]:0:$2}"; }
 
 step "building $TAG with $ENGINE"
 t0=$(date +%s)
@@ -40,7 +45,7 @@ step "image size $(( size / 1000000 )) MB"
 
 step "baked-in default model classifies from stdin"
 echo "Publishing the weights lets every lab audit and fork the model." \
-  | $ENGINE run -i --rm "$TAG" stance classify --json | grep -q '"label"' || fail "classify in the image"
+  | $ENGINE run -i --rm "$TAG" stance classify --json | has '"label"' || fail "classify in the image"
 
 step "usage errors exit 2 inside the image"
 set +e; $ENGINE run --rm "$TAG" stance train --alpha >/dev/null 2>&1; rc=$?; set -e
@@ -61,7 +66,7 @@ for _ in $(seq 1 100); do
   curl -fsS "$BASE/readyz" >/dev/null 2>&1 && break
   sleep 0.1
 done
-curl -fsS "$BASE/readyz" | grep -q '"ready"' || fail "never became ready"
+curl -fsS "$BASE/readyz" | has '"ready"' || fail "never became ready"
 [ "$($ENGINE inspect "$NAME" --format '{{.Config.User}}')" = "10001:10001" ] || fail "not running as uid 10001"
 
 step "HEALTHCHECK passes"
@@ -76,7 +81,7 @@ ARTICLE="$WORK/article.txt"
 if [ -f ../shared/reference/reference-essay.txt ]; then
   cp ../shared/reference/reference-essay.txt "$ARTICLE"; want=pro-open
 else
-  cp "$(ls training-data/pro-open/*.txt | head -1)" "$ARTICLE"; want=pro-open
+  cp "$(first_files pro-open 1)" "$ARTICLE"; want=pro-open
 fi
 out=$(curl -fsS -H 'Content-Type: text/plain' --data-binary @"$ARTICLE" "$BASE/v1/classify")
 echo "$out" | python3 -c "import json,sys; v=json.load(sys.stdin); assert v['label']=='$want', v; assert abs(sum(v['scores'].values())-1)<1e-9" \
@@ -93,7 +98,7 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json
 mkdir -p "$WORK/data"
 for label in pro-open pro-closed neutral; do
   mkdir -p "$WORK/data/$label"
-  ls training-data/$label/*.txt | head -60 | xargs -I{} cp {} "$WORK/data/$label/"
+  first_files "$label" 60 | xargs -I{} cp {} "$WORK/data/$label/"
 done
 chmod -R a+rX "$WORK/data"
 v0=$(cat "$WORK/models/CURRENT")
@@ -110,16 +115,16 @@ grep -q '"offtopic"' "$WORK/models/$v1/meta.json" || fail "retrained model has n
 step "SIGHUP reloads the running container onto $v1"
 $ENGINE kill -s HUP "$NAME" >/dev/null
 for _ in $(seq 1 100); do
-  curl -fsS "$BASE/v1/model" | grep -q "\"$v1\"" && break
+  curl -fsS "$BASE/v1/model" | has "\"$v1\"" && break
   sleep 0.1
 done
-curl -fsS "$BASE/v1/model" | grep -q "\"$v1\"" || fail "SIGHUP did not reload"
+curl -fsS "$BASE/v1/model" | has "\"$v1\"" || fail "SIGHUP did not reload"
 
 step "admin reload after another retrain"
 $ENGINE run --rm -v "$WORK/models:/models" -v "$WORK/data:/data:ro" "$TAG" \
   stance train --data /data --models /models --alpha 0.9 >/dev/null 2>&1 || fail "second train"
 v2=$(cat "$WORK/models/CURRENT")
-curl -fsS -X POST -H 'Authorization: Bearer smoke-token' "$BASE/v1/admin/reload" | grep -q "\"$v2\"" || fail "admin reload"
+curl -fsS -X POST -H 'Authorization: Bearer smoke-token' "$BASE/v1/admin/reload" | has "\"$v2\"" || fail "admin reload"
 
 step "SIGTERM during requests: clean exit, no server errors"
 ( for i in $(seq 1 2000); do
@@ -135,7 +140,7 @@ ok=$(grep -c '^200$' "$WORK/codes.txt" || true)
 bad=$(grep -c '^5' "$WORK/codes.txt" || true)
 [ "$ok" -gt 0 ] || fail "no request succeeded during the drain test"
 [ "$bad" = 0 ] || fail "$bad server errors during shutdown"
-$ENGINE logs "$NAME" 2>&1 | grep -q "SIGTERM" || fail "no SIGTERM log line"
+$ENGINE logs "$NAME" 2>&1 | has "SIGTERM" || fail "no SIGTERM log line"
 step "$ok requests answered 200 around the stop, 0 server errors, exit code 0"
 
 echo "container.sh: 1 passed, 0 failed"

@@ -83,20 +83,23 @@ fn train_classify_evaluate_round_trip() {
     assert!(o.status.success());
     assert!(stdout(&o).starts_with("-\tpro-closed\t"), "{}", stdout(&o));
 
-    let o = run(&[
-        "evaluate",
-        "--data",
-        data.to_str().unwrap(),
-        "--folds",
-        "3",
-        "--min-count",
-        "1",
-        "--offtopic",
-        "none",
-        "--calibration-folds",
-        "3",
-        "--json",
-    ]);
+    // Every evaluation here: the test corpus, tiny-corpus settings, three calibration folds.
+    let evaluate = |extra: &[&str]| {
+        let mut args = vec![
+            "evaluate",
+            "--data",
+            data.to_str().unwrap(),
+            "--min-count",
+            "1",
+            "--offtopic",
+            "none",
+            "--calibration-folds",
+            "3",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let o = evaluate(&["--folds", "3", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     for kind in ["raw", "calibrated"] {
@@ -118,24 +121,8 @@ fn train_classify_evaluate_round_trip() {
         ),
     )
     .unwrap();
-    let evaluate = |extra: &[&str]| {
-        let mut args = vec![
-            "evaluate",
-            "--data",
-            data.to_str().unwrap(),
-            "--test",
-            test.to_str().unwrap(),
-            "--min-count",
-            "1",
-            "--offtopic",
-            "none",
-            "--calibration-folds",
-            "3",
-        ];
-        args.extend_from_slice(extra);
-        run(&args)
-    };
-    let o = evaluate(&["--json"]);
+    let test_arg = test.to_str().unwrap();
+    let o = evaluate(&["--test", test_arg, "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert_eq!(v["test"]["stance"]["documents"], 2);
@@ -148,7 +135,7 @@ fn train_classify_evaluate_round_trip() {
         );
     }
     let plot = t.path().join("plot.svg");
-    let o = evaluate(&["--plot", plot.to_str().unwrap()]);
+    let o = evaluate(&["--test", test_arg, "--plot", plot.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
@@ -159,19 +146,7 @@ fn train_classify_evaluate_round_trip() {
     let svg = fs::read_to_string(&plot).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("Reliability") && svg.contains("Confusion"));
 
-    let o = run(&[
-        "evaluate",
-        "--data",
-        data.to_str().unwrap(),
-        "--test",
-        data.to_str().unwrap(),
-        "--min-count",
-        "1",
-        "--offtopic",
-        "none",
-        "--calibration-folds",
-        "3",
-    ]);
+    let o = evaluate(&["--test", data.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("held-out test set") && stdout(&o).contains("macro-F1"));
 

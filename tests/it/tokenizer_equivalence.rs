@@ -4,6 +4,8 @@
 //! mixed with ASCII, arbitrary Unicode, long texts cut into pieces). Each check also asserts the
 //! route taken where it is known from the input.
 
+use std::sync::LazyLock;
+
 use crate::common;
 
 use proptest::prelude::*;
@@ -67,12 +69,12 @@ fn realworld() -> Option<Vec<String>> {
 
 #[test]
 fn whole_corpus_reference_essay_and_dev_set() {
-    let t = shipped();
+    let t: &FastTokenizer = &SHIPPED;
     let corpus = stance::Corpus::open(&common::root().join("training-data")).unwrap();
     let mut routes: Routes = [0; 4];
     corpus
         .for_each(|d| {
-            routes[assert_same(&t, &d.text) as usize] += 1;
+            routes[assert_same(t, &d.text) as usize] += 1;
             Ok(())
         })
         .unwrap();
@@ -83,12 +85,12 @@ fn whole_corpus_reference_essay_and_dev_set() {
     assert!(routes[Route::Table as usize] > 0, "routes {routes:?}");
     if let Some(essay) = common::reference_essay() {
         assert!(!essay.is_ascii(), "the essay has typographic characters");
-        assert_eq!(assert_same(&t, &essay), Route::Table);
+        assert_eq!(assert_same(t, &essay), Route::Table);
     }
     if let Some(dev) = realworld() {
         let mut routes: Routes = [0; 4];
         for text in &dev {
-            routes[assert_same(&t, text) as usize] += 1;
+            routes[assert_same(t, text) as usize] += 1;
         }
         let byte_pass = routes[Route::Ascii as usize] + routes[Route::Table as usize];
         assert!(byte_pass * 100 >= dev.len() * 95, "dev routes {routes:?}");
@@ -120,7 +122,7 @@ fn every_table_character_in_context() {
                 .join(" ")
         })
         .collect();
-    let t = FastTokenizer::new(train_tokenizer(chunks.iter(), 1, 1_000_000).unwrap());
+    let t = &FastTokenizer::new(train_tokenizer(chunks.iter(), 1, 1_000_000).unwrap());
     assert!(t.vocab_size() > chars.len() / 2, "{}", t.vocab_size());
     let mut failures = Vec::new();
     for (chunk, cs) in chunks.iter().zip(chars.chunks(32)) {
@@ -137,7 +139,7 @@ fn every_table_character_in_context() {
             for &c in cs {
                 for s in contexts(c) {
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        assert_same(&t, &s)
+                        assert_same(t, &s)
                     }));
                     if !matches!(r, Ok(Route::Table)) {
                         failures.push(format!("{c:?} in {s:?}: {r:?}"));
@@ -160,7 +162,7 @@ fn every_table_character_in_context() {
 
 #[test]
 fn tricky_inputs() {
-    let t = shipped();
+    let t: &FastTokenizer = &SHIPPED;
     for (s, route) in [
         ("", Route::Ascii),
         (" ", Route::Ascii),
@@ -188,7 +190,7 @@ fn tricky_inputs() {
         ("\u{1100}\u{1161} 가", Route::Pipeline),
         ("Ω K Å", Route::Table),
     ] {
-        assert_eq!(assert_same(&t, s), route, "{s:?}");
+        assert_eq!(assert_same(t, s), route, "{s:?}");
     }
 }
 
@@ -213,9 +215,9 @@ proptest! {
     /// Typographic characters mixed with ASCII take the byte pass and match the pipeline.
     #[test]
     fn random_typographic_text(s in typographic_text()) {
-        let t = SHIPPED.with(|t| t.clone());
+        let t: &FastTokenizer = &SHIPPED;
         let expected = if s.is_ascii() { Route::Ascii } else { Route::Table };
-        prop_assert_eq!(assert_same(&t, &s), expected, "{:?}", s);
+        prop_assert_eq!(assert_same(t, &s), expected, "{:?}", s);
     }
 
     /// The same mixed with what the table leaves out: combining marks and characters that
@@ -232,7 +234,7 @@ proptest! {
         )
     ) {
         let s: String = parts.iter().map(|(a, b)| format!("{a}{b}")).collect();
-        let t = SHIPPED.with(|t| t.clone());
+        let t: &FastTokenizer = &SHIPPED;
         // Text between `[UNK]`s is routed piece by piece: the slowest piece's route.
         let route_of = |p: &str| {
             let has = |set: &[&str]| set.iter().any(|x| p.contains(x));
@@ -253,26 +255,26 @@ proptest! {
             }
         };
         let expected = s.split("[UNK]").map(route_of).max().unwrap_or(Route::Ascii);
-        prop_assert_eq!(assert_same(&t, &s), expected, "{:?}", s);
+        prop_assert_eq!(assert_same(t, &s), expected, "{:?}", s);
     }
 
     #[test]
     fn random_unicode(s in "\\PC{0,200}") {
-        let t = SHIPPED.with(|t| t.clone());
-        assert_same(&t, &s);
+        let t: &FastTokenizer = &SHIPPED;
+        assert_same(t, &s);
     }
 
     #[test]
     fn random_mixed_ascii_and_marks(s in "[a-zA-Z .,;'\"!?\\-\u{300}-\u{36f}\u{2014}\u{201c}\u{201d}\u{e9}\u{c9}\u{2026}\u{a0}]{0,120}") {
-        let t = SHIPPED.with(|t| t.clone());
-        assert_same(&t, &s);
+        let t: &FastTokenizer = &SHIPPED;
+        assert_same(t, &s);
     }
 
     #[test]
     fn random_any_char(v in proptest::collection::vec(any::<char>(), 0..80)) {
         let s: String = v.into_iter().collect();
-        let t = SHIPPED.with(|t| t.clone());
-        assert_same(&t, &s);
+        let t: &FastTokenizer = &SHIPPED;
+        assert_same(t, &s);
     }
 }
 
@@ -302,12 +304,12 @@ proptest! {
         extra in 0usize..3000,
     ) {
         let text = long_text(&units, stance::tokenize::PIPELINE_CHUNK + 1 + extra);
-        let t = SHIPPED.with(|t| t.clone());
+        let t: &FastTokenizer = &SHIPPED;
         let mut fast = Vec::new();
         match t.encode(&text, &mut fast) {
             Ok(_) => {
                 prop_assert_eq!(&fast, &encode_reference(t.pipeline(), &text).unwrap());
-                assert_same(&t, &text);
+                assert_same(t, &text);
             }
             // Refused only when a run needing the pipeline has no safe cut at all.
             Err(e) => prop_assert!(e.to_string().contains("bounded memory"), "{}", e),
@@ -317,7 +319,7 @@ proptest! {
 
 #[test]
 fn long_worst_case_texts_match_the_pipeline() {
-    let t = shipped();
+    let t: &FastTokenizer = &SHIPPED;
     for (unit, route) in [
         ("\u{fdfa} ", Route::Table),
         (
@@ -336,10 +338,10 @@ fn long_worst_case_texts_match_the_pipeline() {
         ("’s e\u{301} [UNK]… ", Route::Pipeline),
     ] {
         let text = unit.repeat(3 * stance::tokenize::PIPELINE_CHUNK / unit.len() + 1);
-        assert_eq!(assert_same(&t, &text), route, "{unit:?}");
+        assert_eq!(assert_same(t, &text), route, "{unit:?}");
     }
 }
 
-thread_local! {
-    static SHIPPED: FastTokenizer = shipped();
-}
+/// Loaded once per test process and shared by reference: a clone per proptest case (the
+/// Hugging Face tokenizer and its vocabulary) cost more than the case itself.
+static SHIPPED: LazyLock<FastTokenizer> = LazyLock::new(shipped);
