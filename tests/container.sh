@@ -93,24 +93,48 @@ code=$(curl -s -o "$WORK/err.json" -w '%{http_code}' -H 'Content-Type: applicati
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -d '{"text": ' "$BASE/v1/classify")
 [ "$code" = 400 ] || fail "expected 400, got $code"
 
-# Retraining is exercised for its mechanics (mounts, permissions, CURRENT, reload), so a small
-# slice of the corpus is enough; the image's own off-topic corpus trains the relevance head.
-mkdir -p "$WORK/data"
+# The first retrain is the reproduction proof: the whole committed corpus, the shipped model's
+# recorded parameters and cross-validation folds, in the release image; every file must come out
+# as committed (meta.json too, cross-validation figures included; the test suite checks the rest
+# without the cross-validation). The image's own off-topic corpus trains the relevance head.
+mkdir -p "$WORK/data" "$WORK/slice"
+cp -r training-data/. "$WORK/data/"
+# Later retrains exercise mechanics only (mounts, CURRENT, reload): a slice is enough.
 for label in pro-open pro-closed neutral; do
-  mkdir -p "$WORK/data/$label"
-  first_files "$label" 60 | xargs -I{} cp {} "$WORK/data/$label/"
+  mkdir -p "$WORK/slice/$label"
+  first_files "$label" 60 | xargs -I{} cp {} "$WORK/slice/$label/"
 done
-chmod -R a+rX "$WORK/data"
+chmod -R a+rX "$WORK/data" "$WORK/slice"
 v0=$(cat "$WORK/models/CURRENT")
-step "retraining into the mounted folder with the same image"
+mapfile -t PARAMS < <(python3 - "$WORK/models/$v0/meta.json" <<'PY'
+import json, sys
+meta = json.load(open(sys.argv[1]))
+for k, v in meta["params"].items():
+    v = v if isinstance(v, str) else json.dumps(v)
+    print(f"--{k.replace('_', '-')}={v}")
+print(f"--cv-folds={meta['cross_validation']['folds']}")
+PY
+)
+step "retraining the committed corpus into the mounted folder with the same image"
 # The crash-injection hook exists only in debug builds: the image's release binary must ignore
 # STANCE_CRASH_AT (here naming a stage every training run passes).
 $ENGINE run --rm -e STANCE_CRASH_AT=before-pointer -v "$WORK/models:/models" -v "$WORK/data:/data:ro" "$TAG" \
-  stance train --data /data --models /models --alpha 0.8 >"$WORK/train.log" 2>&1 || { cat "$WORK/train.log"; fail "train"; }
+  stance train --data /data --models /models "${PARAMS[@]}" >"$WORK/train.log" 2>&1 || { cat "$WORK/train.log"; fail "train"; }
 grep -q "simulated crash" "$WORK/train.log" && fail "the release binary honoured STANCE_CRASH_AT"
 v1=$(cat "$WORK/models/CURRENT")
-grep -q '"offtopic"' "$WORK/models/$v1/meta.json" || fail "retrained model has no relevance head"
 [ "$v1" != "$v0" ] || fail "train did not move CURRENT"
+python3 - "$WORK/models/$v0" "$WORK/models/$v1" <<'PY' || fail "the image's retrain differs from the committed model"
+import json, os, sys
+a, b = sys.argv[1], sys.argv[2]
+for f in ("tokenizer.json", "model.json", "relevance.json"):
+    assert open(os.path.join(a, f), "rb").read() == open(os.path.join(b, f), "rb").read(), f
+ma, mb = (json.load(open(os.path.join(d, "meta.json"))) for d in (a, b))
+for m in (ma, mb):
+    m.pop("created_at"); m.pop("version")
+assert ma == mb, "meta.json"
+assert "offtopic" in mb and "cross_validation" in mb, "relevance head and cross-validation recorded"
+PY
+step "the retrain reproduces the committed model byte for byte"
 
 step "SIGHUP reloads the running container onto $v1"
 $ENGINE kill -s HUP "$NAME" >/dev/null
@@ -121,7 +145,7 @@ done
 curl -fsS "$BASE/v1/model" | has "\"$v1\"" || fail "SIGHUP did not reload"
 
 step "admin reload after another retrain"
-$ENGINE run --rm -v "$WORK/models:/models" -v "$WORK/data:/data:ro" "$TAG" \
+$ENGINE run --rm -v "$WORK/models:/models" -v "$WORK/slice:/data:ro" "$TAG" \
   stance train --data /data --models /models --alpha 0.9 >/dev/null 2>&1 || fail "second train"
 v2=$(cat "$WORK/models/CURRENT")
 curl -fsS -X POST -H 'Authorization: Bearer smoke-token' "$BASE/v1/admin/reload" | has "\"$v2\"" || fail "admin reload"
