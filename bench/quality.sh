@@ -24,9 +24,11 @@ OUT=target/quality; mkdir -p "$OUT"
 # name|flags (on top of the shipped defaults)
 CANDIDATES=(
   "shipped|"
-  "first default (alpha 0.25, no negation marking)|--alpha 0.25 --negation false"
+  "previous default (alpha 0.1, punctuation kept)|--alpha 0.1 --punctuation true"
+  "punctuation kept|--punctuation true"
+  "alpha 0.1|--alpha 0.1"
   "no negation marking|--negation false"
-  "alpha 0.3|--alpha 0.3"
+  "minimum document frequency 2|--min-df 2"
   "stop-word rule|--stop-words true"
   "complement NB + TF-IDF + L2|--variant complement --tfidf true --l2-norm true"
   "temperature calibration|--calibration temperature"

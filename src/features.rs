@@ -219,6 +219,9 @@ pub struct SelectionRule {
     pub min_df: u64,
     /// Drop unigrams that are stop-words or punctuation, and bigrams made only of them.
     pub drop_stop_words: bool,
+    /// Drop every feature that contains a punctuation-only token ("—", "secure .", "gpt -"):
+    /// punctuation habits belong to a writer or a house style, not to an argument.
+    pub drop_punctuation: bool,
     pub bigrams: bool,
     pub negation: bool,
     /// At most this many bigrams (the most frequent by document frequency).
@@ -297,6 +300,7 @@ impl<'a> FeatureSelector<'a> {
         id != 0
             && df >= self.rule.min_df
             && !(self.rule.drop_stop_words && self.classes.is_stop(id))
+            && !(self.rule.drop_punctuation && self.classes.is_punct(id))
     }
 
     /// The chosen layout.
@@ -317,6 +321,8 @@ impl<'a> FeatureSelector<'a> {
                     && !(self.rule.drop_stop_words
                         && self.classes.is_stop(a)
                         && self.classes.is_stop(b))
+                    && !(self.rule.drop_punctuation
+                        && (self.classes.is_punct(a) || self.classes.is_punct(b)))
             })
             .map(|(&k, &v)| (k, v))
             .collect();
@@ -367,6 +373,7 @@ mod tests {
         SelectionRule {
             min_df: 1,
             drop_stop_words: false,
+            drop_punctuation: false,
             bigrams: true,
             negation: false,
             max_bigrams: 100,
@@ -422,6 +429,21 @@ mod tests {
         // "the" and "." go; "the open" stays (one content word); "the ." and ". the" go.
         assert_eq!(layout.unigrams, vec![2]);
         assert_eq!(layout.bigrams, vec![[2, 4], [5, 2]]);
+    }
+
+    #[test]
+    fn punctuation_features_are_dropped_whole() {
+        let c = classes();
+        let r = SelectionRule {
+            drop_punctuation: true,
+            ..rule()
+        };
+        let mut sel = FeatureSelector::new(r, &c, 6);
+        sel.add(&[5, 4, 5, 2, 4]);
+        let layout = sel.finish();
+        // "." and every bigram with it go; "the" and "the open" stay (no punctuation).
+        assert_eq!(layout.unigrams, vec![2, 5]);
+        assert_eq!(layout.bigrams, vec![[5, 2]]);
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub struct TrainParams {
     /// style, not an argument.
     #[serde(default)]
     pub stop_words: bool,
+    /// Keep features that contain punctuation-only tokens (false drops them).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub punctuation: bool,
     /// Mark words inside a negation scope as their own features.
     #[serde(default)]
     pub negation: bool,
@@ -72,6 +75,11 @@ fn one() -> u64 {
 fn yes() -> bool {
     true
 }
+/// Keeps `punctuation: true` out of `meta.json`: models trained before the option existed kept
+/// punctuation, and read back as they were trained.
+fn is_true(b: &bool) -> bool {
+    *b
+}
 fn five() -> usize {
     5
 }
@@ -85,7 +93,7 @@ fn seed() -> u64 {
 impl Default for TrainParams {
     fn default() -> Self {
         TrainParams {
-            alpha: 0.1,
+            alpha: 0.05,
             min_count: 1,
             max_vocab: 100_000,
             binary: true,
@@ -93,6 +101,7 @@ impl Default for TrainParams {
             chunk_docs: 256,
             min_df: 1,
             stop_words: false,
+            punctuation: false,
             negation: true,
             variant: Variant::Multinomial,
             tfidf: false,

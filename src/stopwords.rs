@@ -25,6 +25,7 @@ const SCOPE_ENDERS: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct TokenClasses {
     stop: Vec<bool>,
+    punct: Vec<bool>,
     triggers: Vec<u32>,
     enders: Vec<u32>,
     opens: Vec<bool>,
@@ -53,6 +54,7 @@ impl TokenClasses {
     /// `tokens[id]` is the token string of id `id`.
     pub fn from_tokens(tokens: Vec<String>) -> Self {
         let stops = stop_words();
+        let punct = tokens.iter().map(|t| is_punctuation(t)).collect();
         let stop = tokens
             .iter()
             .map(|t| stops.contains(t.as_str()) || is_punctuation(t))
@@ -75,6 +77,7 @@ impl TokenClasses {
         enders.iter().for_each(|&i| closes[i as usize] = true);
         TokenClasses {
             stop,
+            punct,
             triggers,
             enders,
             opens,
@@ -84,6 +87,11 @@ impl TokenClasses {
 
     pub fn is_stop(&self, id: u32) -> bool {
         self.stop.get(id as usize).copied().unwrap_or(true)
+    }
+
+    /// Punctuation and symbols only (no letter or digit); ids outside the vocabulary count too.
+    pub fn is_punct(&self, id: u32) -> bool {
+        self.punct.get(id as usize).copied().unwrap_or(true)
     }
 
     pub fn opens_scope(&self, id: u32) -> bool {
@@ -118,6 +126,7 @@ mod tests {
             .collect(),
         );
         assert!(c.is_stop(1) && c.is_stop(3) && c.is_stop(6));
+        assert!(c.is_punct(3) && c.is_punct(6) && !c.is_punct(1) && !c.is_punct(7));
         assert!(!c.is_stop(2) && !c.is_stop(7) && !c.is_stop(4) && !c.is_stop(8));
         assert!(nltk_stop_words().contains("should") && !stop_words().contains("should"));
         assert_eq!(c.triggers(), [4, 5]);

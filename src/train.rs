@@ -169,6 +169,7 @@ fn fit_head(
     let selection = SelectionRule {
         min_df: p.min_df,
         drop_stop_words: p.stop_words,
+        drop_punctuation: !p.punctuation,
         bigrams: p.bigrams,
         negation: p.negation,
         max_bigrams: p.max_vocab,

@@ -78,6 +78,9 @@ pub struct HyperParams {
     /// Leave out features made only of stop-words and punctuation.
     #[arg(long, env = "STANCE_STOP_WORDS", default_value_t = TrainParams::default().stop_words, action = ArgAction::Set)]
     pub stop_words: bool,
+    /// Keep features containing punctuation-only tokens; false drops them (style, not argument).
+    #[arg(long, env = "STANCE_PUNCTUATION", default_value_t = TrainParams::default().punctuation, action = ArgAction::Set)]
+    pub punctuation: bool,
     /// Mark words after a negation ("not", "never", "n't") until the next punctuation.
     #[arg(long, env = "STANCE_NEGATION", default_value_t = TrainParams::default().negation, action = ArgAction::Set)]
     pub negation: bool,
@@ -121,6 +124,7 @@ impl HyperParams {
             chunk_docs: self.chunk_docs,
             min_df: self.min_df,
             stop_words: self.stop_words,
+            punctuation: self.punctuation,
             negation: self.negation,
             variant: self.variant,
             tfidf: self.tfidf,
