@@ -50,7 +50,7 @@ score() {
 import json, sys
 s = json.load(sys.stdin)["test"]["stance"]
 f1 = [round(r["f1"], 3) for r in s["per_label"]]
-print(f"{s[\"macro_f1\"]:.3f}", *f1, sep="\t")'
+print("%.3f" % s["macro_f1"], *f1, sep="\t")'
 }
 
 printf 'left out\tpieces\tdev macro-F1\tF1 per label (model order)\n'

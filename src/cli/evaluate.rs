@@ -39,15 +39,15 @@ pub struct EvaluateArgs {
 
 fn print_report(title: &str, report: &Report, json: bool) -> Result<serde_json::Value> {
     if !json {
-        println!("== {title}\n{report}");
+        outln!("== {title}\n{report}");
     }
     Ok(serde_json::to_value(report)?)
 }
 
 fn print_test(title: &str, t: &TestReport, json: bool) -> Result<serde_json::Value> {
     if !json {
-        println!("== {title}\n{}", t.stance);
-        println!(
+        outln!("== {title}\n{}", t.stance);
+        outln!(
             "insufficient evidence: {} documents",
             t.insufficient_evidence
         );
@@ -57,7 +57,7 @@ fn print_test(title: &str, t: &TestReport, json: bool) -> Result<serde_json::Val
                 .iter()
                 .map(|(l, n)| format!("{l} {n}"))
                 .collect();
-            println!(
+            outln!(
                 "\nlabel {:?} is not one of the model's: {} documents, scored {} (mean confidence {:.3})",
                 o.label,
                 o.documents,
@@ -65,14 +65,14 @@ fn print_test(title: &str, t: &TestReport, json: bool) -> Result<serde_json::Val
                 o.mean_confidence
             );
             if let (Some(f), Some(r)) = (o.flagged_off_topic, o.mean_relevance) {
-                println!(
+                outln!(
                     "  flagged off-topic: {f} of {} (mean relevance {r:.3})",
                     o.documents
                 );
             }
         }
         if let Some(r) = &t.relevance {
-            println!(
+            outln!(
                 "\nrelevance (threshold {:.2}): on-topic documents flagged off-topic {} of {}; other documents flagged off-topic {} of {}",
                 r.threshold,
                 r.on_topic_flagged,
@@ -148,11 +148,11 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
         stance::plot::write_svg(path, &report)
             .with_context(|| format!("cannot write {}", path.display()))?;
         if !a.json {
-            println!("\nplot written to {}", path.display());
+            outln!("\nplot written to {}", path.display());
         }
     }
     if a.json {
-        println!("{}", serde_json::Value::Object(json));
+        outln!("{}", serde_json::Value::Object(json));
     }
     Ok(())
 }

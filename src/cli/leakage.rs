@@ -32,20 +32,24 @@ pub fn run(a: LeakageArgs) -> Result<()> {
     let docs = corpus.documents()?;
     let report = leakage::report(&classifier, &docs, a.top)?;
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?);
         return Ok(());
     }
     for label in &report {
-        println!(
+        outln!(
             "== {} (top {} tokens by log-likelihood ratio)",
-            label.label, a.top
+            label.label,
+            a.top
         );
-        println!(
+        outln!(
             "{:<24} {:>7} {:>9} {:>14}",
-            "token", "llr", "in label", "max elsewhere"
+            "token",
+            "llr",
+            "in label",
+            "max elsewhere"
         );
         for t in &label.tokens {
-            println!(
+            outln!(
                 "{:<24} {:>7.3} {:>8.1}% {:>13.1}%",
                 t.token,
                 t.llr,
@@ -53,7 +57,7 @@ pub fn run(a: LeakageArgs) -> Result<()> {
                 t.max_share_elsewhere * 100.0
             );
         }
-        println!();
+        outln!();
     }
     Ok(())
 }

@@ -12,6 +12,16 @@ use stance::classifier::{Thresholds, DEFAULT_MIN_EVIDENCE, DEFAULT_RELEVANCE_THR
 use stance::model::Variant;
 use stance::{Corpus, TrainParams};
 
+/// `println!` that returns the write error instead of panicking, so that `stance evaluate | head`
+/// ends quietly when the reader goes away (see `main`). Defined before the subcommand modules,
+/// which see it by textual scope.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
 pub mod bulk;
 pub mod classify;
 pub mod evaluate;

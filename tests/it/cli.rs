@@ -932,3 +932,37 @@ fn explanation_colours_only_when_asked_or_on_a_terminal() {
         .replace("\x1b[0m", "");
     assert_eq!(stripped, stdout(&plain), "colour changes nothing else");
 }
+
+/// A reader that goes away (`stance leakage | head -0`) ends the run quietly: no panic, exit 0.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("data");
+    common::small_corpus(&data);
+    let evaluate = [
+        "evaluate",
+        "--folds",
+        "3",
+        "--offtopic",
+        "none",
+        "--calibration-folds",
+        "3",
+    ];
+    for sub in [&["leakage", "--top", "5"][..], &evaluate[..]] {
+        let mut child = common::stance()
+            .args(sub)
+            .arg("--data")
+            .arg(&data)
+            .args(["--min-count", "1"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Closed before the command has trained anything, so its first write fails.
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let err = stderr(&o);
+        assert!(!err.contains("panicked"), "{sub:?}: {err}");
+        assert!(o.status.success(), "{sub:?}: {:?} {err}", o.status);
+    }
+}
