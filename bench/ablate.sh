@@ -15,32 +15,25 @@ cargo build --release --locked -q
 BIN=target/release/stance
 OUT=target/ablate; rm -rf "$OUT"; mkdir -p "$OUT"
 
-writers=("$@")
-if [ ${#writers[@]} -eq 0 ]; then
-  mapfile -t writers < <(python3 -c '
+# The manifest's pieces per writer, the first corpus counting as one writer ("legacy"): the one
+# place that rule is written; corpus_without reads the same listing.
+python3 - <<'PY' > "$OUT/writers.tsv"
 import json
-seen = []
 for line in open("training-data/manifest.jsonl"):
     r = json.loads(line)
-    w = "legacy" if r["design"] == "legacy" else r["writer"]
-    if w not in seen:
-        seen.append(w)
-print("\n".join(seen))')
+    print("legacy" if r["design"] == "legacy" else r["writer"], r["file"], sep="\t")
+PY
+writers=("$@")
+if [ ${#writers[@]} -eq 0 ]; then
+  mapfile -t writers < <(cut -f1 "$OUT/writers.tsv" | awk '!seen[$0]++')
 fi
 
 # One corpus folder without `writer` ("" keeps everything), hard-linked to save copying.
 corpus_without() {
   local dir=$OUT/corpus
   rm -rf "$dir"; mkdir -p "$dir"/{pro-open,pro-closed,neutral}
-  python3 - "$1" "$dir" <<'PY'
-import json, os, sys
-skip, dir = sys.argv[1], sys.argv[2]
-for line in open("training-data/manifest.jsonl"):
-    r = json.loads(line)
-    w = "legacy" if r["design"] == "legacy" else r["writer"]
-    if w != skip:
-        os.link(os.path.join("training-data", r["file"]), os.path.join(dir, r["file"]))
-PY
+  awk -F'\t' -v skip="$1" '$1 != skip { print $2 }' "$OUT/writers.tsv" \
+    | while read -r file; do ln "training-data/$file" "$dir/$file"; done
   echo "$dir"
 }
 
@@ -56,8 +49,6 @@ print("%.3f" % s["macro_f1"], *f1, sep="\t")'
 printf 'left out\tpieces\tdev macro-F1\tF1 per label (model order)\n'
 printf 'nobody\t0\t%s\n' "$(score "$(corpus_without "")")"
 for w in "${writers[@]}"; do
-  n=$(python3 -c "
-import json,sys
-print(sum(1 for l in open('training-data/manifest.jsonl') if (lambda r: ('legacy' if r['design']=='legacy' else r['writer']))(json.loads(l)) == sys.argv[1]))" "$w")
+  n=$(awk -F'\t' -v w="$w" '$1 == w' "$OUT/writers.tsv" | wc -l)
   printf '%s\t%s\t%s\n' "$w" "$n" "$(score "$(corpus_without "$w")")"
 done

@@ -54,10 +54,11 @@ impl TokenClasses {
     /// `tokens[id]` is the token string of id `id`.
     pub fn from_tokens(tokens: Vec<String>) -> Self {
         let stops = stop_words();
-        let punct = tokens.iter().map(|t| is_punctuation(t)).collect();
+        let punct: Vec<bool> = tokens.iter().map(|t| is_punctuation(t)).collect();
         let stop = tokens
             .iter()
-            .map(|t| stops.contains(t.as_str()) || is_punctuation(t))
+            .zip(&punct)
+            .map(|(t, &p)| p || stops.contains(t.as_str()))
             .collect();
         let find = |words: &[&str]| -> Vec<u32> {
             let mut ids: Vec<u32> = tokens

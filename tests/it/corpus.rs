@@ -93,16 +93,20 @@ fn labels_are_balanced_within_15_percent() {
     assert!((max - min) as f64 <= 0.15 * min as f64, "{counts:?}");
 }
 
-fn shingles(text: &str) -> Vec<u64> {
-    let w = words(text);
-    let mut set: Vec<u64> = w
-        .windows(5)
+/// The hash of every run of `n` consecutive words of `text`.
+fn window_hashes(text: &str, n: usize) -> Vec<u64> {
+    words(text)
+        .windows(n)
         .map(|g| {
             let mut h = std::collections::hash_map::DefaultHasher::new();
             g.hash(&mut h);
             h.finish()
         })
-        .collect();
+        .collect()
+}
+
+fn shingles(text: &str) -> Vec<u64> {
+    let mut set = window_hashes(text, 5);
     set.sort_unstable();
     set.dedup();
     set
@@ -367,13 +371,8 @@ struct DevRuns {
 }
 
 fn runs(text: &str, n: usize) -> HashSet<u64> {
-    let w = words(&text.replace('\u{2019}', "'"));
-    w.windows(n)
-        .map(|g| {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            g.hash(&mut h);
-            h.finish()
-        })
+    window_hashes(&text.replace('\u{2019}', "'"), n)
+        .into_iter()
         .collect()
 }
 
