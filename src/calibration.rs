@@ -110,7 +110,8 @@ impl Calibration {
         total / samples.len().max(1) as f64
     }
 
-    /// Fits the map by minimising log-loss with gradient descent and backtracking line search.
+    /// Fits the map by minimising log-loss with gradient descent and backtracking line search,
+    /// to a stationary point (pinned by a test against a brute-force optimum).
     /// Deterministic; returns the identity when there is nothing to fit.
     pub fn fit(method: Method, samples: &[Sample], n_classes: usize) -> Self {
         if method == Method::None || samples.is_empty() {
@@ -142,22 +143,33 @@ impl Calibration {
                 cal.log_scale = trial.log_scale;
             }
         }
+        // Descend in standardised coordinates: the length term ln(1 + n) varies little around
+        // a large mean, so in the stored (log_scale, length_slope) coordinates the two are
+        // almost collinear and plain gradient steps crawl along the valley, stopping far from
+        // the optimum. With l' = (ln(1 + n) - mean) / sd the two directions are decorrelated.
+        let (mean, sd) = if with_slope {
+            length_moments(samples)
+        } else {
+            (0.0, 1.0)
+        };
         let mut loss = best;
         let mut lr = 1.0;
-        for _ in 0..500 {
-            let g = gradient(&cal, samples, with_slope, with_bias);
+        for _ in 0..5000 {
+            let mut g = gradient(&cal, samples, with_slope, with_bias);
+            // d/da' = d/d log_scale; d/db' = (d/d slope - mean * d/d log_scale) / sd.
+            g[1] = (g[1] - mean * g[0]) / sd;
             let norm: f64 = g.iter().map(|v| v * v).sum::<f64>().sqrt();
-            if norm < 1e-9 {
+            if norm < 1e-10 {
                 break;
             }
             let mut improved = false;
-            while lr > 1e-12 {
-                let trial = step(&cal, &g, lr);
+            while lr > 1e-14 {
+                let trial = step(&cal, &g, lr, mean, sd);
                 let l = trial.log_loss(samples);
                 if l < loss {
+                    improved = loss - l > 1e-15;
                     cal = trial;
                     loss = l;
-                    improved = true;
                     lr *= 2.0;
                     break;
                 }
@@ -171,10 +183,24 @@ impl Calibration {
     }
 }
 
-fn step(cal: &Calibration, g: &[f64], lr: f64) -> Calibration {
+/// Mean and standard deviation of ln(1 + evidence) (sd 1 when every length is the same).
+fn length_moments(samples: &[Sample]) -> (f64, f64) {
+    let n = samples.len() as f64;
+    let l = |s: &Sample| (1.0 + s.evidence as f64).ln();
+    let mean = samples.iter().map(l).sum::<f64>() / n;
+    let var = samples.iter().map(|s| (l(s) - mean).powi(2)).sum::<f64>() / n;
+    let sd = var.sqrt();
+    (mean, if sd > 1e-9 { sd } else { 1.0 })
+}
+
+/// One step of length `lr` against `g`, given in standardised coordinates (a', b', bias), and
+/// mapped back: slope = b' / sd, log_scale = a' - slope * mean.
+fn step(cal: &Calibration, g: &[f64], lr: f64, mean: f64, sd: f64) -> Calibration {
     let mut c = cal.clone();
-    c.log_scale -= lr * g[0];
-    c.length_slope -= lr * g[1];
+    let a = cal.log_scale + cal.length_slope * mean - lr * g[0];
+    let b = cal.length_slope * sd - lr * g[1];
+    c.length_slope = b / sd;
+    c.log_scale = a - c.length_slope * mean;
     for (b, gb) in c.bias.iter_mut().zip(&g[2..]) {
         *b -= lr * gb;
     }
@@ -224,7 +250,8 @@ mod tests {
                 jll[winner] += gap;
                 Sample {
                     jll,
-                    evidence: 50 + i % 30,
+                    // Constant within each block of ten, so length says nothing about being right.
+                    evidence: 50 + (i / 10) % 20,
                     truth,
                 }
             })
@@ -248,6 +275,60 @@ mod tests {
             Calibration::fit(Method::None, &s, 2),
             Calibration::identity()
         );
+    }
+
+    /// Naive-Bayes-like scores: the raw gap grows in proportion to the length while the
+    /// accuracy (75%) does not, so the best map shrinks long documents much harder.
+    fn length_samples() -> Vec<Sample> {
+        (0..600)
+            .map(|i| {
+                let truth = i % 3;
+                let right = (i * 7) % 4 != 0;
+                let winner = if right { truth } else { (truth + 1) % 3 };
+                let evidence = 40 + (i * 37) % 1500;
+                let gap = 0.05 * evidence as f64 * (1.0 + ((i * 13) % 5) as f64 * 0.2);
+                let mut jll = vec![-1000.0; 3];
+                jll[winner] += gap;
+                jll[(winner + 2) % 3] += gap * 0.3;
+                Sample {
+                    jll,
+                    evidence,
+                    truth,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn length_fit_reaches_the_brute_force_optimum() {
+        let s = length_samples();
+        let cal = Calibration::fit(Method::Length, &s, 3);
+        let fitted = cal.log_loss(&s);
+        // Brute force over (log_scale, slope): no grid point may beat the fit.
+        let mut grid_best = (f64::INFINITY, 0.0, 0.0);
+        for i in -60..=60 {
+            for j in -30..=10 {
+                let trial = Calibration {
+                    method: Method::Length,
+                    log_scale: i as f64 * 0.1,
+                    length_slope: j as f64 * 0.05,
+                    bias: Vec::new(),
+                };
+                let l = trial.log_loss(&s);
+                if l < grid_best.0 {
+                    grid_best = (l, trial.log_scale, trial.length_slope);
+                }
+            }
+        }
+        assert!(fitted <= grid_best.0 + 1e-9, "{cal:?} {fitted} vs grid {grid_best:?}");
+        assert!(
+            (cal.length_slope - grid_best.2).abs() < 0.1,
+            "{cal:?} vs grid {grid_best:?}"
+        );
+        // Gap proportional to length at a fixed accuracy: the slope is near -1.
+        assert!(cal.length_slope < -0.7, "{cal:?}");
+        let temperature = Calibration::fit(Method::Temperature, &s, 3).log_loss(&s);
+        assert!(fitted < temperature, "{fitted} vs {temperature}");
     }
 
     #[test]
