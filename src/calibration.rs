@@ -320,7 +320,10 @@ mod tests {
                 }
             }
         }
-        assert!(fitted <= grid_best.0 + 1e-9, "{cal:?} {fitted} vs grid {grid_best:?}");
+        assert!(
+            fitted <= grid_best.0 + 1e-9,
+            "{cal:?} {fitted} vs grid {grid_best:?}"
+        );
         assert!(
             (cal.length_slope - grid_best.2).abs() < 0.1,
             "{cal:?} vs grid {grid_best:?}"

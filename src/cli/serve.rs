@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
+use stance::server::startup::BLOCKING_THREADS_PER_WORKER;
 use stance::server::state::Limits;
 use stance::server::telemetry::{self, LogFormat};
 use stance::server::ServeConfig;
@@ -44,6 +45,12 @@ pub struct ServeArgs {
     /// Seconds a request may take in total, from its head to its response (408 otherwise).
     #[arg(long, env = "STANCE_REQUEST_DEADLINE", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub request_deadline: u64,
+    /// Heavy requests (long texts, texts off the fast tokenizer routes, large batches; scored
+    /// on the blocking threads) admitted at once, running or waiting. The next one is refused
+    /// with 429 `overloaded` and `Retry-After: 1`, so that a burst of them cannot grow memory
+    /// with the queue. Default: twice the blocking threads (2 per worker).
+    #[arg(long, env = "STANCE_MAX_HEAVY", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_heavy: Option<u64>,
     /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
     #[arg(long, env = "STANCE_SHUTDOWN_TIMEOUT", default_value_t = 20)]
     pub shutdown_timeout: u64,
@@ -80,6 +87,9 @@ pub fn run(a: ServeArgs) -> Result<()> {
             max_explain: a.max_explain,
             body_timeout: Duration::from_secs(a.body_timeout),
             request_deadline: Duration::from_secs(a.request_deadline),
+            max_heavy: a
+                .max_heavy
+                .map_or(2 * BLOCKING_THREADS_PER_WORKER * workers, |n| n as usize),
         },
         admin_token: a.admin_token,
         request_timeout: Duration::from_secs(a.request_timeout),

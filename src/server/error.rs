@@ -74,14 +74,21 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status)
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(ErrorBody {
-                error: ErrorDetail {
-                    code: self.code.to_string(),
-                    message: self.message.clone(),
-                },
-            })
+        let mut r = HttpResponse::build(self.status);
+        r.insert_header((header::CACHE_CONTROL, "no-store"));
+        // Load shedding and a busy pool are momentary: say when to come back.
+        if matches!(
+            self.status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        ) {
+            r.insert_header((header::RETRY_AFTER, "1"));
+        }
+        r.json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message.clone(),
+            },
+        })
     }
 }
 

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub insufficient_evidence: IntCounter,
     pub model_info: IntGaugeVec,
     pub reloads: IntCounterVec,
+    /// Heavy requests refused with 429 because the admission bound was reached.
+    pub shed: IntCounter,
 }
 
 impl Metrics {
@@ -70,8 +72,14 @@ impl Metrics {
             &["result"],
         )
         .expect("valid metric");
+        let shed = IntCounter::new(
+            "stance_shed_requests_total",
+            "Heavy requests refused with 429 because --max-heavy were already in flight",
+        )
+        .expect("valid metric");
         for c in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(shed.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(requests.clone()),
             Box::new(latency.clone()),
             Box::new(documents.clone()),
             Box::new(tokens.clone()),
@@ -95,6 +103,7 @@ impl Metrics {
             insufficient_evidence,
             model_info,
             reloads,
+            shed,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The HTTP service (`stance serve`): actix-web over the core library.
 //!
+//! - [`admission`]: the bound on heavy requests in flight (429 past it);
 //! - [`startup`]: configuration, binding, signals, graceful shutdown;
 //! - [`routes`]: the handlers and the OpenAPI document generated from them;
 //! - [`state`]: the hot-swappable model;
@@ -8,6 +9,7 @@
 //! - [`error`]: the JSON error type;
 //! - [`conn`]: the JSON error shape for the HTTP layer's own error responses.
 
+pub mod admission;
 pub mod conn;
 pub mod error;
 pub mod metrics;

@@ -22,7 +22,7 @@ use crate::error::StanceError;
 
 /// Blocking threads (heavy scoring, reloads) per worker: with the per-request bound, this bounds
 /// the memory of the work in flight.
-const BLOCKING_THREADS_PER_WORKER: usize = 2;
+pub const BLOCKING_THREADS_PER_WORKER: usize = 2;
 
 /// Everything `stance serve` can be told.
 #[derive(Debug, Clone)]

@@ -11,6 +11,7 @@ use crate::artifact;
 use crate::classifier::{Classifier, Thresholds};
 use crate::error::Result;
 
+use super::admission::Admission;
 use super::metrics::Metrics;
 
 /// Limits applied to requests.
@@ -23,6 +24,8 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// A request gets this long in total, from its head to its response (408 otherwise).
     pub request_deadline: Duration,
+    /// Heavy requests (scored on the blocking pool) admitted at once; the next gets 429.
+    pub max_heavy: usize,
 }
 
 /// What every handler can reach.
@@ -34,6 +37,7 @@ pub struct AppState {
     /// Applied to every model loaded, the first and each reload.
     pub thresholds: Thresholds,
     pub metrics: Metrics,
+    pub heavy: Admission,
     reload_lock: std::sync::Mutex<()>,
 }
 
@@ -58,6 +62,7 @@ impl AppState {
             models_dir,
             admin_token,
             thresholds,
+            heavy: Admission::new(limits.max_heavy),
             limits,
             metrics,
             reload_lock: std::sync::Mutex::new(()),

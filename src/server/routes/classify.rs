@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::body::{self, Body};
 use crate::classifier::{Classifier, Score, TokenWeight};
+use crate::server::admission::Ticket;
 use crate::server::error::{ApiError, ErrorBody};
 use crate::server::state::AppState;
 use crate::spans::Span;
@@ -147,6 +148,22 @@ fn check_explain(explain: Option<&RawValue>, max: usize) -> Result<usize, ApiErr
     }
 }
 
+/// A slot for heavy work, or 429 `overloaded` (with `Retry-After`) when `--max-heavy` requests
+/// are already admitted.
+fn admit(state: &AppState) -> Result<Ticket, ApiError> {
+    state.heavy.try_enter().ok_or_else(|| {
+        state.metrics.shed.inc();
+        ApiError::new(
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+            "overloaded",
+            format!(
+                "{} long or heavy requests are already being scored (--max-heavy); retry shortly",
+                state.heavy.limit()
+            ),
+        )
+    })
+}
+
 fn busy(e: actix_web::error::BlockingError) -> ApiError {
     ApiError::new(
         actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -231,6 +248,7 @@ fn record(state: &AppState, results: &[ClassifyResponse]) {
         (status = 413, description = "Body over the size limit", body = ErrorBody),
         (status = 408, description = "Body not received within --body-timeout, or request not done within --request-deadline", body = ErrorBody),
         (status = 415, description = "Content-Type is not JSON or text/plain, charset not UTF-8, or Content-Encoding not gzip", body = ErrorBody),
+        (status = 429, description = "Too many heavy requests in flight (--max-heavy); retry after the Retry-After header's seconds", body = ErrorBody),
         (status = 422, description = "Missing, empty or non-string text; bad explain", body = ErrorBody),
     )
 )]
@@ -268,6 +286,7 @@ async fn classify_inner(
     let result = if inline(&model, &text, explain) {
         score_one(&model, None, &text, explain)?
     } else {
+        let _ticket = admit(&state)?;
         web::block(move || score_one(&model, None, &text, explain))
             .await
             .map_err(busy)??
@@ -288,6 +307,7 @@ async fn classify_inner(
         (status = 413, description = "Body or batch over the limit", body = ErrorBody),
         (status = 408, description = "Body not received within --body-timeout, or request not done within --request-deadline", body = ErrorBody),
         (status = 415, description = "Content-Type is not JSON, charset not UTF-8, or Content-Encoding not gzip", body = ErrorBody),
+        (status = 429, description = "Too many heavy requests in flight (--max-heavy); retry after the Retry-After header's seconds", body = ErrorBody),
         (status = 422, description = "Wrong shape, empty batch or empty text", body = ErrorBody),
     )
 )]
@@ -361,6 +381,7 @@ async fn batch_inner(
             .map(|(id, t)| score_one(&model, id, &t, explain))
             .collect::<Result<Vec<_>, _>>()?
     } else {
+        let _ticket = admit(&state)?;
         let m = model.clone();
         web::block(move || {
             if docs.len() >= PARALLEL_BATCH {

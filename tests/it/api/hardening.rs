@@ -371,3 +371,75 @@ fn a_head_request_does_not_stall_the_next_response_on_its_connection() {
         buf.len()
     );
 }
+
+/// Soak finding: heavy requests queued for the blocking threads without bound, each holding its
+/// 1 MiB body, so memory grew with the queue. Past `--max-heavy` admitted at once, a heavy
+/// request must get 429 `overloaded` with `Retry-After` at once, light requests must still be
+/// scored, and a freed slot must admit the next heavy request.
+#[test]
+fn heavy_requests_past_the_bound_get_429_and_light_ones_still_pass() {
+    let s = Server::start(&["--max-heavy", "1"]);
+    let c = client();
+    // Combining accents take the Hugging Face pipeline: seconds per MiB in a test build.
+    let heavy = "e\u{300} ".repeat((1 << 20) / 4);
+    let statuses: Vec<(u16, Option<String>, Value)> = std::thread::scope(|scope| {
+        let burst: Vec<_> = (0..6)
+            .map(|_| {
+                let (c, url, body) = (c.clone(), s.url("/v1/classify"), heavy.clone());
+                scope.spawn(move || {
+                    let r = c
+                        .post(url)
+                        .header("Content-Type", "text/plain")
+                        .body(body)
+                        .send()
+                        .expect("the server answers");
+                    let retry = r
+                        .headers()
+                        .get("retry-after")
+                        .map(|v| v.to_str().unwrap().to_string());
+                    (r.status().as_u16(), retry, r.json::<Value>().unwrap())
+                })
+            })
+            .collect();
+        let light = c
+            .post(s.url("/v1/classify"))
+            .json(&json!({"text": "Open weights let anyone audit the model."}))
+            .send()
+            .unwrap();
+        assert_eq!(light.status(), 200, "light requests are not shed");
+        burst.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let shed: Vec<_> = statuses.iter().filter(|(st, ..)| *st == 429).collect();
+    assert!(
+        !shed.is_empty(),
+        "six heavy requests against a bound of one: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().any(|(st, ..)| *st == 200),
+        "the admitted one is scored: {statuses:?}"
+    );
+    for (status, retry, v) in &statuses {
+        match status {
+            200 => assert_score(v),
+            429 => {
+                assert_eq!(v["error"]["code"], "overloaded", "{v}");
+                assert_eq!(retry.as_deref(), Some("1"), "{v}");
+            }
+            other => panic!("unexpected status {other}: {v}"),
+        }
+    }
+    let metrics = c.get(s.url("/metrics")).send().unwrap().text().unwrap();
+    let counted = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("stance_shed_requests_total "))
+        .expect("shed counter exported");
+    assert_eq!(counted.trim(), shed.len().to_string(), "{metrics}");
+    // Every ticket was returned: the next heavy request is admitted.
+    let again = c
+        .post(s.url("/v1/classify"))
+        .header("Content-Type", "text/plain")
+        .body(heavy)
+        .send()
+        .unwrap();
+    assert_eq!(again.status(), 200);
+}
