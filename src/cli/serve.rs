@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
-use stance::server::startup::BLOCKING_THREADS_PER_WORKER;
+use stance::server::startup::default_max_heavy;
 use stance::server::state::Limits;
 use stance::server::telemetry::{self, LogFormat};
 use stance::server::ServeConfig;
@@ -89,7 +89,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
             request_deadline: Duration::from_secs(a.request_deadline),
             max_heavy: a
                 .max_heavy
-                .map_or(2 * BLOCKING_THREADS_PER_WORKER * workers, |n| n as usize),
+                .map_or(default_max_heavy(workers), |n| n as usize),
         },
         admin_token: a.admin_token,
         request_timeout: Duration::from_secs(a.request_timeout),

@@ -5,29 +5,28 @@
 //! admitted at once (running or waiting); the next one is refused at once with 429 and
 //! `Retry-After`, which frees its body and tells the client when to come back.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// Counts heavy requests in flight against a fixed bound.
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Heavy requests in flight against a fixed bound: a semaphore that is never waited on.
 #[derive(Debug)]
 pub struct Admission {
-    in_flight: Arc<AtomicUsize>,
+    slots: Arc<Semaphore>,
     limit: usize,
 }
 
 /// Held while a heavy request is admitted; dropping it (on completion, error or a cancelled
 /// request) frees the slot.
-#[derive(Debug)]
-pub struct Ticket {
-    in_flight: Arc<AtomicUsize>,
-}
+pub type Ticket = OwnedSemaphorePermit;
 
 impl Admission {
     /// `limit` is at least 1 (a limit of 0 would refuse every long article).
     pub fn new(limit: usize) -> Self {
+        let limit = limit.max(1);
         Admission {
-            in_flight: Arc::new(AtomicUsize::new(0)),
-            limit: limit.max(1),
+            slots: Arc::new(Semaphore::new(limit)),
+            limit,
         }
     }
 
@@ -37,30 +36,19 @@ impl Admission {
 
     /// Heavy requests admitted now.
     pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Acquire)
+        self.limit - self.slots.available_permits()
     }
 
     /// A ticket when a slot is free; `None` when `limit` requests are already admitted.
     pub fn try_enter(&self) -> Option<Ticket> {
-        self.in_flight
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.limit).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Ticket {
-                in_flight: self.in_flight.clone(),
-            })
-    }
-}
-
-impl Drop for Ticket {
-    fn drop(&mut self) {
-        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.slots.clone().try_acquire_owned().ok()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
 
     #[test]

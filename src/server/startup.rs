@@ -22,7 +22,12 @@ use crate::error::StanceError;
 
 /// Blocking threads (heavy scoring, reloads) per worker: with the per-request bound, this bounds
 /// the memory of the work in flight.
-pub const BLOCKING_THREADS_PER_WORKER: usize = 2;
+const BLOCKING_THREADS_PER_WORKER: usize = 2;
+
+/// The default `--max-heavy`: as many heavy requests waiting as running.
+pub fn default_max_heavy(workers: usize) -> usize {
+    2 * BLOCKING_THREADS_PER_WORKER * workers
+}
 
 /// Everything `stance serve` can be told.
 #[derive(Debug, Clone)]

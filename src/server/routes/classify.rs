@@ -11,7 +11,6 @@ use utoipa::ToSchema;
 
 use super::body::{self, Body};
 use crate::classifier::{Classifier, Score, TokenWeight};
-use crate::server::admission::Ticket;
 use crate::server::error::{ApiError, ErrorBody};
 use crate::server::state::AppState;
 use crate::spans::Span;
@@ -148,20 +147,26 @@ fn check_explain(explain: Option<&RawValue>, max: usize) -> Result<usize, ApiErr
     }
 }
 
-/// A slot for heavy work, or 429 `overloaded` (with `Retry-After`) when `--max-heavy` requests
-/// are already admitted.
-fn admit(state: &AppState) -> Result<Ticket, ApiError> {
-    state.heavy.try_enter().ok_or_else(|| {
+/// Runs heavy scoring on the blocking pool, holding one of the `--max-heavy` slots until it is
+/// done; with none free, 429 `overloaded` (with `Retry-After`) at once instead of a queue.
+async fn off_worker<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let Some(ticket) = state.heavy.try_enter() else {
         state.metrics.shed.inc();
-        ApiError::new(
+        return Err(ApiError::new(
             actix_web::http::StatusCode::TOO_MANY_REQUESTS,
             "overloaded",
             format!(
                 "{} long or heavy requests are already being scored (--max-heavy); retry shortly",
                 state.heavy.limit()
             ),
-        )
-    })
+        ));
+    };
+    let result = web::block(work).await.map_err(busy)?;
+    drop(ticket);
+    result
 }
 
 fn busy(e: actix_web::error::BlockingError) -> ApiError {
@@ -286,10 +291,7 @@ async fn classify_inner(
     let result = if inline(&model, &text, explain) {
         score_one(&model, None, &text, explain)?
     } else {
-        let _ticket = admit(&state)?;
-        web::block(move || score_one(&model, None, &text, explain))
-            .await
-            .map_err(busy)??
+        off_worker(&state, move || score_one(&model, None, &text, explain)).await?
     };
     record(&state, std::slice::from_ref(&result));
     Ok(HttpResponse::Ok().json(result))
@@ -381,9 +383,8 @@ async fn batch_inner(
             .map(|(id, t)| score_one(&model, id, &t, explain))
             .collect::<Result<Vec<_>, _>>()?
     } else {
-        let _ticket = admit(&state)?;
         let m = model.clone();
-        web::block(move || {
+        off_worker(&state, move || {
             if docs.len() >= PARALLEL_BATCH {
                 docs.into_par_iter()
                     .map(|(id, t)| score_one(&m, id, &t, explain))
@@ -394,8 +395,7 @@ async fn batch_inner(
                     .collect::<Result<Vec<_>, _>>()
             }
         })
-        .await
-        .map_err(busy)??
+        .await?
     };
     record(&state, &results);
     Ok(HttpResponse::Ok().json(BatchResponse {
