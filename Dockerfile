@@ -31,9 +31,11 @@ COPY offtopic-data /usr/share/stance/offtopic-data
 ENV STANCE_MODELS=/models \
     STANCE_OFFTOPIC=/usr/share/stance/offtopic-data \
     STANCE_BIND=0.0.0.0:8080 \
+    STANCE_PROBE_BIND=0.0.0.0:9090 \
     RUST_LOG=info
 USER 10001:10001
-EXPOSE 8080
+# 8080: the API; 9090: /healthz, /readyz and /metrics on a thread of their own (probes, scrapes).
+EXPOSE 8080 9090
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["stance", "healthcheck"]
 CMD ["stance", "serve"]

@@ -3,7 +3,9 @@
 # model, mixing per 100 requests: 80 valid ~3 KB articles, 8 malformed JSON bodies, 4 invalid
 # `explain` (1e400), 4 made-up methods, 2 unknown routes, 2 worst-case 1 MiB bodies (from
 # bench/worst-inputs.py, rotating). Meanwhile a prober requests /healthz every 100 ms on a new
-# connection (as a liveness probe does) and samples the server's RSS every 5 s.
+# connection (as a liveness probe does) on the probe listener (--probe-bind, where the container's
+# probes go) and samples the server's RSS every 5 s; a second prober does the same on the main
+# listener, for comparison (it queues behind the saturated workers).
 # Reports: 5xx count (from /metrics), whether the server survived, /healthz p50/p99/max, RSS at
 # the first minute, minimum, maximum and at the end.
 # Usage: bench/soak.sh [SECONDS] [CONNECTIONS]     (defaults 600 s, 64 connections)
@@ -54,16 +56,19 @@ request = function()
 end
 LUA
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-RUST_LOG=warn target/release/stance serve --bind "127.0.0.1:$PORT" >"$OUT/server.log" 2>&1 &
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PORT=$(free_port)
+PROBE_PORT=$(free_port)
+RUST_LOG=warn target/release/stance serve --bind "127.0.0.1:$PORT" --probe-bind "127.0.0.1:$PROBE_PORT" \
+  >"$OUT/server.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
 echo "soak: ${DURATION}s, $CONNS connections, server pid $PID, idle RSS $(awk '/VmRSS/{print $2}' /proc/$PID/status) kB"
 
-python3 - "$PORT" "$PID" "$DURATION" >"$OUT/probe.txt" <<'PY' &
+cat >"$OUT/probe.py" <<'PY'
 import http.client, sys, time
-port, pid, duration = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+port, pid, duration, name = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 lat, rss, fails = [], [], 0
 start = time.time(); next_rss = 0
 while time.time() - start < duration:
@@ -75,7 +80,7 @@ while time.time() - start < duration:
     except Exception:
         fails += 1
     lat.append((time.perf_counter() - t0) * 1000)
-    if time.time() - start >= next_rss:
+    if pid and time.time() - start >= next_rss:
         try:
             kb = int([l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")][0].split()[1])
             rss.append((round(time.time() - start), kb))
@@ -85,17 +90,22 @@ while time.time() - start < duration:
     time.sleep(0.1)
 lat.sort()
 q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]
-print(f"healthz probes {len(lat)}, failures {fails}, p50 {q(0.5):.2f} ms, p99 {q(0.99):.2f} ms, max {lat[-1]:.2f} ms")
-after = [kb for t, kb in rss if t >= 60]
+print(f"{name}: healthz probes {len(lat)}, failures {fails}, p50 {q(0.5):.2f} ms, p99 {q(0.99):.2f} ms, max {lat[-1]:.2f} ms")
+if not rss:
+    sys.exit(0)
+after = [kb for t, kb in rss if t >= min(60, rss[-1][0])]
 first = after[0] if after else 0
 print(f"RSS kB: at 60 s {first}, min {min(after)}, max {max(after)}, end {after[-1]}, "
       f"spread (max-min)/min {100 * (max(after) - min(after)) / min(after):.1f}%, end vs 60 s {100 * (after[-1] - first) / first:+.1f}%")
 print("RSS samples (s, kB):", " ".join(f"{t}:{kb}" for t, kb in rss))
 PY
+python3 "$OUT/probe.py" "$PROBE_PORT" "$PID" "$DURATION" "probe listener" >"$OUT/probe.txt" &
 PROBE=$!
+python3 "$OUT/probe.py" "$PORT" 0 "$DURATION" "main listener (for comparison)" >"$OUT/probe-main.txt" &
+PROBE_MAIN=$!
 wrk -t${WRK_THREADS:-2} -c"$CONNS" -d"${DURATION}s" --timeout 60s --latency -s "$OUT/mix.lua" "http://127.0.0.1:$PORT/" | tee "$OUT/wrk.txt"
-wait $PROBE
-cat "$OUT/probe.txt"
+wait $PROBE $PROBE_MAIN
+cat "$OUT/probe.txt" "$OUT/probe-main.txt"
 if kill -0 $PID 2>/dev/null; then echo "server alive after the soak"; else echo "SERVER DIED"; fi
 curl -fsS "http://127.0.0.1:$PORT/metrics" >"$OUT/metrics.txt"
 grep -E '^stance_http_requests_total' "$OUT/metrics.txt"

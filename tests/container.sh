@@ -57,9 +57,10 @@ cp -r models/. "$WORK/models/"
 chmod -R a+rwX "$WORK/models"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 BASE="http://127.0.0.1:$PORT"
+PROBE_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
 step "running on $BASE with a mounted models folder"
-$ENGINE run -d --name "$NAME" -p "127.0.0.1:$PORT:8080" \
+$ENGINE run -d --name "$NAME" -p "127.0.0.1:$PORT:8080" -p "127.0.0.1:$PROBE_PORT:9090" \
   -v "$WORK/models:/models" -e STANCE_MODELS=/models -e STANCE_ADMIN_TOKEN=smoke-token \
   "$TAG" >/dev/null
 for _ in $(seq 1 100); do
@@ -68,6 +69,10 @@ for _ in $(seq 1 100); do
 done
 curl -fsS "$BASE/readyz" | has '"ready"' || fail "never became ready"
 [ "$($ENGINE inspect "$NAME" --format '{{.Config.User}}')" = "10001:10001" ] || fail "not running as uid 10001"
+
+step "the probe listener answers on 9090"
+curl -fsS "http://127.0.0.1:$PROBE_PORT/healthz" | has '"ok"' || fail "no /healthz on the probe port"
+curl -fsS "http://127.0.0.1:$PROBE_PORT/readyz" | has '"ready"' || fail "no /readyz on the probe port"
 
 step "HEALTHCHECK passes"
 if [ "$ENGINE" = podman ]; then

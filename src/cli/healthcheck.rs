@@ -13,6 +13,10 @@ pub struct HealthcheckArgs {
     /// The service's listen address; 0.0.0.0 is checked on 127.0.0.1.
     #[arg(long, env = "STANCE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
+    /// The service's probe address (`stance serve --probe-bind`); when set, it is checked
+    /// instead of --bind.
+    #[arg(long, env = "STANCE_PROBE_BIND")]
+    pub probe_bind: Option<String>,
     /// Seconds to wait for the answer.
     #[arg(long, default_value_t = 3)]
     pub timeout: u64,
@@ -20,7 +24,9 @@ pub struct HealthcheckArgs {
 
 pub fn run(a: HealthcheckArgs) -> Result<()> {
     let bind = a
-        .bind
+        .probe_bind
+        .filter(|b| !b.is_empty())
+        .unwrap_or(a.bind)
         .replace("0.0.0.0", "127.0.0.1")
         .replace("[::]", "[::1]");
     let addr = bind

@@ -21,6 +21,11 @@ pub struct ServeArgs {
     /// Address to listen on (the container sets 0.0.0.0:8080). Port 0 picks a free port.
     #[arg(long, env = "STANCE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
+    /// Also answer /healthz, /readyz and /metrics on this address, on a thread of their own, so
+    /// that probes get an answer at once while the main workers are saturated (point the
+    /// orchestrator's probes here; the container sets 0.0.0.0:9090). Default: only on --bind.
+    #[arg(long, env = "STANCE_PROBE_BIND")]
+    pub probe_bind: Option<String>,
     /// Worker threads (default: one per CPU core).
     #[arg(long, env = "STANCE_WORKERS")]
     pub workers: Option<usize>,
@@ -80,6 +85,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
     let config = ServeConfig {
         models_dir: a.models,
         bind: a.bind,
+        probe_bind: a.probe_bind.filter(|b| !b.is_empty()),
         workers,
         limits: Limits {
             max_body: a.max_body,

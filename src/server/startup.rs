@@ -44,6 +44,9 @@ pub struct ServeConfig {
     pub keep_alive: Duration,
     /// Concurrent connections per worker.
     pub max_connections: usize,
+    /// Where to answer `/healthz`, `/readyz` and `/metrics` on a thread of their own (they are
+    /// served on `bind` too); `None`: only on `bind`.
+    pub probe_bind: Option<String>,
     /// Relevance and evidence thresholds applied to every score.
     pub thresholds: crate::classifier::Thresholds,
 }
@@ -85,39 +88,34 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             addr: config.bind.clone(),
             source,
         })?;
-    let addrs: Vec<SocketAddr> = vec![listener.local_addr()?];
-    let app_state = state.clone();
-    let (keep_alive, head_timeout) = (config.keep_alive, config.request_timeout);
-    let server = actix_server::Server::build()
+    let mut addrs: Vec<SocketAddr> = vec![listener.local_addr()?];
+    let timeouts = (config.keep_alive, config.request_timeout);
+    let builder = actix_server::Server::build()
         .workers(config.workers.max(1))
         .disable_signals()
         .max_concurrent_connections(config.max_connections)
         .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
-        .shutdown_timeout(config.shutdown_timeout.as_secs())
-        .listen("stance", listener, move || {
-            let app = App::new()
-                .app_data(app_state.clone())
-                .wrap_fn(telemetry::middleware)
-                .configure(routes::configure)
-                .default_service(web::to(not_found))
-                .into_factory()
-                .map_err(|e| e.error_response());
-            let http = HttpService::build()
-                .keep_alive(keep_alive)
-                .client_request_timeout(head_timeout)
-                .client_disconnect_timeout(Duration::from_secs(1))
-                .finish(map_config(app, |_| AppConfig::default()));
-            fn_service(|io: actix_web::rt::net::TcpStream| async move {
-                let peer = io.peer_addr().ok();
-                let _ = io.set_nodelay(true);
-                Ok::<_, DispatchError>((JsonErrors::new(io), Protocol::Http1, peer))
-            })
-            .and_then(http)
-        })
-        .map_err(|source| ServeError::Bind {
-            addr: config.bind.clone(),
-            source,
-        })?;
+        .shutdown_timeout(config.shutdown_timeout.as_secs());
+    let server = listen(
+        builder,
+        "stance",
+        listener,
+        state.clone(),
+        timeouts,
+        routes::configure,
+    )
+    .map_err(|source| ServeError::Bind {
+        addr: config.bind.clone(),
+        source,
+    })?;
+    let probes = match &config.probe_bind {
+        Some(bind) => {
+            let (probes, addr) = probe_server(bind, state.clone(), timeouts)?;
+            addrs.push(addr);
+            Some(probes)
+        }
+        None => None,
+    };
     let server = server.run();
     let handle = server.handle();
     let listening = addrs
@@ -133,10 +131,86 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         config.models_dir.display()
     );
 
+    let probe_handle = probes.as_ref().map(|p| p.handle());
+    if let Some(probes) = probes {
+        actix_web::rt::spawn(probes);
+    }
     actix_web::rt::spawn(signals(handle, state.clone()));
     server.await?;
+    if let Some(probes) = probe_handle {
+        probes.stop(true).await;
+    }
     tracing::info!("stance stopped");
     Ok(())
+}
+
+/// Connections the probe listener holds at once: probes open one at a time, so this only bounds
+/// what a misdirected client can take.
+const PROBE_CONNECTIONS: usize = 256;
+
+/// The `--probe-bind` listener: `/healthz`, `/readyz` and `/metrics` on a worker thread of its
+/// own, which is idle between probes and so answers at once however busy the main workers are
+/// (a saturated main listener queues a probe behind every open connection's request).
+fn probe_server(
+    bind: &str,
+    state: web::Data<AppState>,
+    timeouts: (Duration, Duration),
+) -> Result<(actix_server::Server, SocketAddr), ServeError> {
+    let bind_error = |source| ServeError::Bind {
+        addr: bind.to_string(),
+        source,
+    };
+    let listener = std::net::TcpListener::bind(bind).map_err(bind_error)?;
+    let addr = listener.local_addr()?;
+    let builder = actix_server::Server::build()
+        .workers(1)
+        .disable_signals()
+        .max_concurrent_connections(PROBE_CONNECTIONS)
+        .worker_max_blocking_threads(1)
+        .shutdown_timeout(1);
+    let server = listen(
+        builder,
+        "stance-probes",
+        listener,
+        state,
+        timeouts,
+        routes::configure_probes,
+    )
+    .map_err(bind_error)?;
+    Ok((server.run(), addr))
+}
+
+/// Adds to `builder` a listener serving what `routes` mounts, with the service's keep-alive and
+/// request-head timeout `(keep_alive, head_timeout)`, request logs and metrics, and the JSON error
+/// shape for the HTTP layer's own errors.
+fn listen(
+    builder: actix_server::ServerBuilder,
+    name: &str,
+    listener: std::net::TcpListener,
+    state: web::Data<AppState>,
+    (keep_alive, head_timeout): (Duration, Duration),
+    routes: fn(&mut web::ServiceConfig),
+) -> std::io::Result<actix_server::ServerBuilder> {
+    builder.listen(name, listener, move || {
+        let app = App::new()
+            .app_data(state.clone())
+            .wrap_fn(telemetry::middleware)
+            .configure(routes)
+            .default_service(web::to(not_found))
+            .into_factory()
+            .map_err(|e| e.error_response());
+        let http = HttpService::build()
+            .keep_alive(keep_alive)
+            .client_request_timeout(head_timeout)
+            .client_disconnect_timeout(Duration::from_secs(1))
+            .finish(map_config(app, |_| AppConfig::default()));
+        fn_service(|io: actix_web::rt::net::TcpStream| async move {
+            let peer = io.peer_addr().ok();
+            let _ = io.set_nodelay(true);
+            Ok::<_, DispatchError>((JsonErrors::new(io), Protocol::Http1, peer))
+        })
+        .and_then(http)
+    })
 }
 
 #[cfg(unix)]

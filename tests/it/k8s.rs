@@ -84,6 +84,9 @@ fn manifests_are_valid_and_complete() {
     for probe in [
         "path: /readyz",
         "path: /healthz",
+        "port: probes",
+        "containerPort: 9090",
+        "STANCE_PROBE_BIND",
         "resources:",
         "readOnly: true",
     ] {

@@ -74,12 +74,39 @@ pub const ROUTES: [&str; 11] = [
     "/playground/style.css",
 ];
 
+/// A resource whose other methods answer 405.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path.to_string()).default_service(web::to(method_not_allowed))
+}
+
+/// Mounts the routes an orchestrator polls (`/healthz`, `/readyz`, `/metrics`): on the main
+/// listener, and alone on the `--probe-bind` listener, whose own thread answers them while the
+/// main workers are saturated.
+pub fn configure_probes(cfg: &mut web::ServiceConfig) {
+    let r = resource;
+    cfg.service(
+        r("/healthz")
+            .route(web::get().to(health::healthz))
+            .route(web::head().to(health::healthz)),
+    )
+    .service(
+        r("/readyz")
+            .route(web::get().to(health::readyz))
+            .route(web::head().to(health::readyz)),
+    )
+    .service(
+        r("/metrics")
+            .route(web::get().to(metrics))
+            .route(web::head().to(metrics)),
+    );
+}
+
 /// Mounts every route; a known path with the wrong method answers 405. HEAD is answered like GET
 /// on every GET route (headers only, as HTTP requires). The playground's three routes are not in
 /// the OpenAPI document: they serve a page for people, not an API.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let r =
-        |path: &str| web::resource(path.to_string()).default_service(web::to(method_not_allowed));
+    let r = resource;
+    configure_probes(cfg);
     cfg.service(r("/v1/classify").route(web::post().to(classify::classify)))
         .service(r("/v1/classify/batch").route(web::post().to(classify::classify_batch)))
         .service(
@@ -88,21 +115,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::head().to(model_info::model_info)),
         )
         .service(r("/v1/admin/reload").route(web::post().to(admin::reload)))
-        .service(
-            r("/healthz")
-                .route(web::get().to(health::healthz))
-                .route(web::head().to(health::healthz)),
-        )
-        .service(
-            r("/readyz")
-                .route(web::get().to(health::readyz))
-                .route(web::head().to(health::readyz)),
-        )
-        .service(
-            r("/metrics")
-                .route(web::get().to(metrics))
-                .route(web::head().to(metrics)),
-        )
         .service(
             r("/openapi.json")
                 .route(web::get().to(openapi_json))

@@ -443,3 +443,83 @@ fn heavy_requests_past_the_bound_get_429_and_light_ones_still_pass() {
         .unwrap();
     assert_eq!(again.status(), 200);
 }
+
+#[test]
+fn probes_answer_on_their_own_listener_while_the_main_one_is_full() {
+    let s = Server::start_with(
+        &["--probe-bind", "127.0.0.1:0", "--max-connections", "1"],
+        None,
+        &[("STANCE_BODY_TIMEOUT", "5")],
+    );
+    let listening = s.listening();
+    assert_eq!(listening.len(), 2, "{listening:?}");
+    assert_eq!(listening[0], s.base);
+    let probes = listening[1].clone();
+    // Two workers of one connection each, both held by bodies that never finish.
+    let _held: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut c = TcpStream::connect(s.addr()).unwrap();
+            c.write_all(
+                b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n\
+                  Content-Length: 100\r\n\r\nopen",
+            )
+            .unwrap();
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut main = TcpStream::connect(s.addr()).unwrap();
+    main.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    main.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        main.read(&mut buf).is_err(),
+        "the main listener is full, so its /healthz waits"
+    );
+    let c = client();
+    let health = c.get(format!("{probes}/healthz")).send().unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.json::<Value>().unwrap()["status"], "ok");
+    let ready: Value = c
+        .get(format!("{probes}/readyz"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert!(ready["model"]["version"].is_string(), "{ready}");
+    let metrics = c.get(format!("{probes}/metrics")).send().unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(metrics
+        .text()
+        .unwrap()
+        .contains("stance_http_requests_total"));
+    // `stance healthcheck` (the container's HEALTHCHECK) checks the probe address when given.
+    let check = |envs: &[(&str, &str)]| {
+        crate::common::stance()
+            .args(["healthcheck", "--timeout", "1"])
+            .env_remove("STANCE_PROBE_BIND")
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    let probe_addr = probes.trim_start_matches("http://");
+    assert!(check(&[
+        ("STANCE_BIND", &s.addr()),
+        ("STANCE_PROBE_BIND", probe_addr)
+    ]));
+    assert!(
+        !check(&[("STANCE_BIND", &s.addr())]),
+        "the main one is full"
+    );
+    // Only the probes: scoring stays on the main listener.
+    let r = c
+        .post(format!("{probes}/v1/classify"))
+        .json(&json!({"text": "Open weights let anyone audit the model."}))
+        .send()
+        .unwrap();
+    assert_error(r, 404, "not_found");
+}

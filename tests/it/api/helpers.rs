@@ -113,6 +113,20 @@ impl Server {
         None
     }
 
+    /// Every address the server announced it listens on, in order (`--bind` first, then
+    /// `--probe-bind`), as `http://host:port`.
+    pub fn listening(&self) -> Vec<String> {
+        let logs = self.logs.lock().unwrap();
+        let line = logs
+            .iter()
+            .find_map(|l| l.split("listening on ").nth(1))
+            .expect("the server announced its addresses");
+        line.split(", ")
+            .take_while(|a| a.starts_with("http://"))
+            .map(|a| a.split_whitespace().next().unwrap_or("").to_string())
+            .collect()
+    }
+
     pub fn log_text(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }
