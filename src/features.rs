@@ -194,6 +194,41 @@ impl FeatureSpace {
 
     /// Sorted `(feature, value)` pairs of a document: counts, or 1.0 when binary.
     pub fn counts(&self, ids: &[u32]) -> Vec<(u32, f64)> {
+        if self.layout.binary {
+            self.distinct(ids)
+        } else {
+            self.counts_by_sorting(ids)
+        }
+    }
+
+    /// The binary case of [`FeatureSpace::counts`] without sorting: occurrences are marked in a
+    /// bitset over the columns, which is then read in column order. Scoring a 4 KB article spent
+    /// about a fifth of its time sorting occurrences; the bitset costs `len() / 8` bytes per call.
+    /// Gives exactly what sorting and de-duplicating would (a unit test checks it).
+    fn distinct(&self, ids: &[u32]) -> Vec<(u32, f64)> {
+        let mut seen = vec![0u64; self.len().div_ceil(64)];
+        let mut n = 0usize;
+        self.occurrences_at(ids, |f, _| {
+            if let Some(word) = seen.get_mut(f as usize / 64) {
+                let bit = 1u64 << (f % 64);
+                n += (*word & bit == 0) as usize;
+                *word |= bit;
+            }
+        });
+        let mut out = Vec::with_capacity(n);
+        for (w, &word) in seen.iter().enumerate() {
+            let mut rest = word;
+            while rest != 0 {
+                out.push(((w * 64) as u32 + rest.trailing_zeros(), 1.0));
+                rest &= rest - 1;
+            }
+        }
+        out
+    }
+
+    /// [`FeatureSpace::counts`] by sorting the occurrences: the reference, and the path for
+    /// counted (non-binary) features.
+    fn counts_by_sorting(&self, ids: &[u32]) -> Vec<(u32, f64)> {
         let mut occ = Vec::with_capacity(ids.len() * 2);
         self.occurrences(ids, &mut occ);
         occ.sort_unstable();
@@ -467,5 +502,48 @@ mod tests {
         fs.occurrences(&[1, 2, 3, 4, 2], &mut occ);
         assert_eq!(occ, vec![0, 3, 4, 2, 1]);
         assert_eq!(fs.tokens_of(4), (vec![3], true));
+    }
+
+    #[test]
+    fn binary_counts_equal_sorting_and_deduplicating() {
+        // A vocabulary of 200 ids with more than 64 columns, so the bitset spans several words.
+        let tokens: Vec<String> = std::iter::once("[UNK]".to_string())
+            .chain((1..200).map(|i| match i {
+                1 => "not".to_string(),
+                2 => ".".to_string(),
+                _ => format!("w{i}"),
+            }))
+            .collect();
+        let c = TokenClasses::from_tokens(tokens);
+        let r = SelectionRule {
+            negation: true,
+            binary: true,
+            ..rule()
+        };
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % 200) as u32
+        };
+        let mut sel = FeatureSelector::new(r, &c, 200);
+        for _ in 0..30 {
+            let doc: Vec<u32> = (0..40).map(|_| next()).collect();
+            sel.add(&doc);
+        }
+        let fs = FeatureSpace::from_layout(sel.finish());
+        assert!(fs.len() > 128, "{} columns", fs.len());
+        let mut nonempty = 0;
+        for len in [0, 1, 2, 5, 50, 400] {
+            for _ in 0..20 {
+                let doc: Vec<u32> = (0..len).map(|_| next()).collect();
+                let fast = fs.distinct(&doc);
+                assert_eq!(fast, fs.counts_by_sorting(&doc), "{doc:?}");
+                assert_eq!(fast, fs.counts(&doc));
+                nonempty += !fast.is_empty() as usize;
+            }
+        }
+        assert!(nonempty > 80);
     }
 }

@@ -23,12 +23,12 @@
 
 use std::sync::LazyLock;
 
-use rustc_hash::FxHashMap;
 use tokenizers::Tokenizer;
 use unicode_categories::UnicodeCategories;
 use unicode_normalization::char::{canonical_combining_class, compose, decompose_compatible};
 use unicode_normalization::{is_nfc_quick, is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
+use super::vocab::Vocab;
 use crate::error::{Result, StanceError};
 
 /// The Hugging Face pipeline is never given more than this many bytes at once.
@@ -97,7 +97,9 @@ impl Sink for WithOffsets<'_> {
 #[derive(Clone)]
 pub struct FastTokenizer {
     hf: Tokenizer,
-    vocab: FxHashMap<String, u32>,
+    /// Keyed by the token's UTF-8 bytes, so that words are built and looked up as bytes (no
+    /// `char` encoding per ASCII letter).
+    vocab: Vocab,
     /// Contents of added (special) tokens: text containing one is cut around them.
     added: Vec<String>,
     unk: u32,
@@ -107,7 +109,7 @@ pub struct FastTokenizer {
 
 impl FastTokenizer {
     pub fn new(hf: Tokenizer) -> Self {
-        let vocab: FxHashMap<String, u32> = hf.get_vocab(false).into_iter().collect();
+        let vocab = Vocab::new(hf.get_vocab(false));
         let added = hf
             .get_added_tokens_decoder()
             .values()
@@ -117,10 +119,7 @@ impl FastTokenizer {
         let mut ascii_punct = [unk; 128];
         for (b, id) in (0u8..128).zip(ascii_punct.iter_mut()) {
             if b.is_ascii_punctuation() {
-                *id = vocab
-                    .get((b as char).encode_utf8(&mut [0; 4]) as &str)
-                    .copied()
-                    .unwrap_or(unk);
+                *id = vocab.get(&[b][..]).unwrap_or(unk);
             }
         }
         FastTokenizer {
@@ -241,12 +240,12 @@ impl FastTokenizer {
     }
 
     #[inline]
-    fn lookup(&self, word: &str) -> u32 {
-        self.vocab.get(word).copied().unwrap_or(self.unk)
+    fn lookup(&self, word: &[u8]) -> u32 {
+        self.vocab.get(word).unwrap_or(self.unk)
     }
 
     #[inline]
-    fn flush<S: Sink>(&self, word: &mut String, start: usize, end: usize, sink: &mut S) {
+    fn flush<S: Sink>(&self, word: &mut Vec<u8>, start: usize, end: usize, sink: &mut S) {
         if !word.is_empty() {
             sink.push(self.lookup(word), start, end);
             word.clear();
@@ -259,7 +258,7 @@ impl FastTokenizer {
         let table = &*TABLE;
         let bytes = text.as_bytes();
         let mark = sink.len();
-        let mut word = String::with_capacity(64);
+        let mut word: Vec<u8> = Vec::with_capacity(64);
         // The current word's byte range in `text`.
         let (mut ws, mut we) = (0usize, 0usize);
         let mut route = Route::Ascii;
@@ -275,7 +274,7 @@ impl FastTokenizer {
                     if word.is_empty() {
                         ws = i;
                     }
-                    word.push(b.to_ascii_lowercase() as char);
+                    word.push(b.to_ascii_lowercase());
                     we = i + 1;
                 }
                 i += 1;
@@ -296,13 +295,13 @@ impl FastTokenizer {
                     Part::Space => self.flush(&mut word, base + ws, base + we, sink),
                     Part::Punct(p) => {
                         self.flush(&mut word, base + ws, base + we, sink);
-                        sink.push(self.lookup(p), base + i, base + end);
+                        sink.push(self.lookup(p.as_bytes()), base + i, base + end);
                     }
                     Part::Word(w) => {
                         if word.is_empty() {
                             ws = i;
                         }
-                        word.push_str(w);
+                        word.extend_from_slice(w.as_bytes());
                         we = end;
                     }
                 }
@@ -315,9 +314,9 @@ impl FastTokenizer {
 
     /// The char pass ([`Route::Unicode`]) for NFKC-stable text.
     fn encode_chars<S: Sink>(&self, text: &str, base: usize, sink: &mut S) {
-        let mut word = String::new();
+        let mut word: Vec<u8> = Vec::new();
         let (mut ws, mut we) = (0usize, 0usize);
-        let mut punct = [0u8; 4];
+        let mut utf8 = [0u8; 4];
         for (i, c) in text.char_indices() {
             let end = i + c.len_utf8();
             for lc in c.to_lowercase() {
@@ -326,7 +325,7 @@ impl FastTokenizer {
                     Class::Punct => {
                         self.flush(&mut word, base + ws, base + we, sink);
                         sink.push(
-                            self.lookup(lc.encode_utf8(&mut punct)),
+                            self.lookup(lc.encode_utf8(&mut utf8).as_bytes()),
                             base + i,
                             base + end,
                         );
@@ -335,7 +334,7 @@ impl FastTokenizer {
                         if word.is_empty() {
                             ws = i;
                         }
-                        word.push(lc);
+                        word.extend_from_slice(lc.encode_utf8(&mut utf8).as_bytes());
                         we = end;
                     }
                 }

@@ -4,6 +4,7 @@
 //! [`FastTokenizer`], a proven-equal fast path over the same vocabulary.
 
 mod fast;
+mod vocab;
 
 use std::path::Path;
 
