@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::artifact::{Artifact, Meta};
 use crate::error::Result;
 use crate::head::{Head, HeadScore};
+use crate::pairs::PairIndex;
 use crate::spans::{self, Explained, Span};
 use crate::tokenize::FastTokenizer;
 use crate::train::TrainedModel;
@@ -43,6 +44,8 @@ pub struct Classifier {
     tokenizer: FastTokenizer,
     stance: Head,
     relevance: Option<Head>,
+    /// Both heads' bigram columns in one table (when there is a relevance head).
+    pairs: Option<PairIndex>,
     thresholds: Thresholds,
 }
 
@@ -92,6 +95,10 @@ impl Classifier {
             version: a.meta.version.clone(),
             meta: Some(a.meta),
             tokenizer: FastTokenizer::new(a.tokenizer),
+            pairs: a
+                .relevance
+                .as_ref()
+                .map(|r| PairIndex::new(&a.stance.features, &r.features)),
             stance: a.stance,
             relevance: a.relevance,
             thresholds: Thresholds::default(),
@@ -104,6 +111,10 @@ impl Classifier {
             version: version.to_string(),
             meta: None,
             tokenizer: FastTokenizer::new(t.tokenizer),
+            pairs: t
+                .relevance
+                .as_ref()
+                .map(|r| PairIndex::new(&t.stance.features, &r.features)),
             stance: t.stance,
             relevance: t.relevance,
             thresholds: Thresholds::default(),
@@ -170,11 +181,20 @@ impl Classifier {
     /// ([`Score::spans`]; only then are token offsets computed, so plain scoring pays nothing).
     pub fn score(&self, text: &str, explain: usize) -> Result<Score> {
         let ids = self.encode(text)?;
-        let s = self.stance.score(&ids);
+        let (s, rel) = match (&self.relevance, &self.pairs) {
+            (Some(r), Some(pairs)) => {
+                let [cs, cr] = pairs.columns(&ids);
+                let s = self.stance.score_with_bigrams(&ids, &cs);
+                (s, Some((r, r.score_with_bigrams(&ids, &cr))))
+            }
+            (r, _) => (
+                self.stance.score(&ids),
+                r.as_ref().map(|h| (h, h.score(&ids))),
+            ),
+        };
         let best = s.best();
         let labels = self.labels();
         let unk = self.tokenizer.unk_id();
-        let rel = self.relevance.as_ref().map(|h| (h, h.score(&ids)));
         let relevance = rel.as_ref().map(|(_, r)| r.probs[1]);
         let (explanation, spans) = if explain > 0 {
             let pulls = self.pulls(&self.stance, &s, explain);

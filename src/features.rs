@@ -157,7 +157,29 @@ impl FeatureSpace {
 
     /// Every feature occurrence in a document, with the index of the token that ends it (the
     /// second word of a bigram), in text order. Ids out of range are ignored.
-    pub fn occurrences_at(&self, ids: &[u32], mut emit: impl FnMut(u32, usize)) {
+    pub fn occurrences_at(&self, ids: &[u32], emit: impl FnMut(u32, usize)) {
+        self.occurrences_with(ids, |i| self.bigram_column(ids[i - 1], ids[i]), emit)
+    }
+
+    /// The column of the bigram `(a, b)`, or `u32::MAX` when it is not a feature.
+    #[inline]
+    pub fn bigram_column(&self, a: u32, b: u32) -> u32 {
+        self.bigrams.get(&(a, b)).copied().unwrap_or(NONE)
+    }
+
+    /// Every bigram feature and its column, in no particular order.
+    pub fn bigram_columns(&self) -> impl Iterator<Item = ((u32, u32), u32)> + '_ {
+        self.bigrams.iter().map(|(&k, &v)| (k, v))
+    }
+
+    /// [`FeatureSpace::occurrences_at`] with the bigram column ending at token `i` (`i > 0`)
+    /// given by `bigram`, so that a caller scoring several spaces can look pairs up once.
+    fn occurrences_with(
+        &self,
+        ids: &[u32],
+        bigram: impl Fn(usize) -> u32,
+        mut emit: impl FnMut(u32, usize),
+    ) {
         let negation = !self.scope.is_empty();
         let mut negated = false;
         for (i, &id) in ids.iter().enumerate() {
@@ -179,7 +201,8 @@ impl FeatureSpace {
                 }
             }
             if i > 0 && !self.bigrams.is_empty() {
-                if let Some(&f) = self.bigrams.get(&(ids[i - 1], id)) {
+                let f = bigram(i);
+                if f != NONE {
                     emit(f, i);
                 }
             }
@@ -194,10 +217,21 @@ impl FeatureSpace {
 
     /// Sorted `(feature, value)` pairs of a document: counts, or 1.0 when binary.
     pub fn counts(&self, ids: &[u32]) -> Vec<(u32, f64)> {
+        self.counts_with(ids, |i| self.bigram_column(ids[i - 1], ids[i]))
+    }
+
+    /// [`FeatureSpace::counts`] with precomputed bigram columns: `bigram_columns[i]` is the
+    /// column of the pair that ends at token `i` (`u32::MAX` when none), as
+    /// [`FeatureSpace::bigram_column`] gives. See [`crate::pairs::PairIndex`].
+    pub fn counts_with_bigrams(&self, ids: &[u32], bigram_columns: &[u32]) -> Vec<(u32, f64)> {
+        self.counts_with(ids, |i| bigram_columns.get(i).copied().unwrap_or(NONE))
+    }
+
+    fn counts_with(&self, ids: &[u32], bigram: impl Fn(usize) -> u32) -> Vec<(u32, f64)> {
         if self.layout.binary {
-            self.distinct(ids)
+            self.distinct(ids, bigram)
         } else {
-            self.counts_by_sorting(ids)
+            self.counts_by_sorting(ids, bigram)
         }
     }
 
@@ -205,10 +239,10 @@ impl FeatureSpace {
     /// bitset over the columns, which is then read in column order. Scoring a 4 KB article spent
     /// about a fifth of its time sorting occurrences; the bitset costs `len() / 8` bytes per call.
     /// Gives exactly what sorting and de-duplicating would (a unit test checks it).
-    fn distinct(&self, ids: &[u32]) -> Vec<(u32, f64)> {
+    fn distinct(&self, ids: &[u32], bigram: impl Fn(usize) -> u32) -> Vec<(u32, f64)> {
         let mut seen = vec![0u64; self.len().div_ceil(64)];
         let mut n = 0usize;
-        self.occurrences_at(ids, |f, _| {
+        self.occurrences_with(ids, bigram, |f, _| {
             if let Some(word) = seen.get_mut(f as usize / 64) {
                 let bit = 1u64 << (f % 64);
                 n += (*word & bit == 0) as usize;
@@ -228,9 +262,9 @@ impl FeatureSpace {
 
     /// [`FeatureSpace::counts`] by sorting the occurrences: the reference, and the path for
     /// counted (non-binary) features.
-    fn counts_by_sorting(&self, ids: &[u32]) -> Vec<(u32, f64)> {
+    fn counts_by_sorting(&self, ids: &[u32], bigram: impl Fn(usize) -> u32) -> Vec<(u32, f64)> {
         let mut occ = Vec::with_capacity(ids.len() * 2);
-        self.occurrences(ids, &mut occ);
+        self.occurrences_with(ids, bigram, |f, _| occ.push(f));
         occ.sort_unstable();
         let mut out: Vec<(u32, f64)> = Vec::with_capacity(occ.len());
         for f in occ {
@@ -538,8 +572,9 @@ mod tests {
         for len in [0, 1, 2, 5, 50, 400] {
             for _ in 0..20 {
                 let doc: Vec<u32> = (0..len).map(|_| next()).collect();
-                let fast = fs.distinct(&doc);
-                assert_eq!(fast, fs.counts_by_sorting(&doc), "{doc:?}");
+                let lookup = |i: usize| fs.bigram_column(doc[i - 1], doc[i]);
+                let fast = fs.distinct(&doc, lookup);
+                assert_eq!(fast, fs.counts_by_sorting(&doc, lookup), "{doc:?}");
                 assert_eq!(fast, fs.counts(&doc));
                 nonempty += !fast.is_empty() as usize;
             }

@@ -60,7 +60,17 @@ impl Head {
 
     /// Scores token ids.
     pub fn score(&self, ids: &[u32]) -> HeadScore {
-        let vector = self.vector(ids);
+        self.score_vector(self.features.counts(ids))
+    }
+
+    /// Scores token ids whose bigram columns in this head were looked up already
+    /// ([`crate::pairs::PairIndex`]).
+    pub fn score_with_bigrams(&self, ids: &[u32], bigram_columns: &[u32]) -> HeadScore {
+        self.score_vector(self.features.counts_with_bigrams(ids, bigram_columns))
+    }
+
+    fn score_vector(&self, mut vector: Vec<(u32, f64)>) -> HeadScore {
+        self.weighting.apply(&mut vector);
         let jll = self.model.joint_log_likelihood_counts(&vector);
         let probs = self.calibration.probabilities(&jll, vector.len());
         HeadScore { jll, probs, vector }

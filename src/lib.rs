@@ -15,6 +15,7 @@ pub mod head;
 pub mod leakage;
 pub mod manifest;
 pub mod model;
+pub mod pairs;
 pub mod params;
 pub mod plot;
 pub mod server;

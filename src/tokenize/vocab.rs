@@ -30,10 +30,21 @@ pub(crate) struct Vocab {
     hasher: FxBuildHasher,
 }
 
-fn pack(bytes: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    b[..bytes.len()].copy_from_slice(bytes);
-    u64::from_le_bytes(b)
+/// Up to 8 bytes as a little-endian integer, zero-padded. Built from (overlapping) whole loads
+/// rather than by copying into a buffer: the copy's variable-length `memcpy` followed by an
+/// 8-byte load stalled on store forwarding.
+#[inline]
+fn pack(b: &[u8]) -> u64 {
+    let n = b.len();
+    let load4 = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) as u64;
+    match n {
+        0 => 0,
+        1..=3 => {
+            b[0] as u64 | (b[n / 2] as u64) << (8 * (n / 2)) | (b[n - 1] as u64) << (8 * (n - 1))
+        }
+        4..=7 => load4(0) | load4(n - 4) << (8 * (n - 4)),
+        _ => u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+    }
 }
 
 fn split(word: &[u8]) -> (u64, u64) {
@@ -126,6 +137,16 @@ fn hash_entry(hasher: FxBuildHasher, e: &Entry, arena: &[u8]) -> u64 {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn pack_equals_a_zero_padded_copy() {
+        let bytes: Vec<u8> = (1..=8).map(|i| i * 31).collect();
+        for n in 0..=8 {
+            let mut b = [0u8; 8];
+            b[..n].copy_from_slice(&bytes[..n]);
+            assert_eq!(pack(&bytes[..n]), u64::from_le_bytes(b), "{n} bytes");
+        }
+    }
 
     #[test]
     fn same_ids_as_a_map_for_every_length() {
