@@ -427,6 +427,7 @@ impl<'a> FeatureSelector<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::{Rng, SeedableRng};
 
     fn classes() -> TokenClasses {
         // ids: 1 "not", 2 "open", 3 "weights", 4 ".", 5 "the"
@@ -554,13 +555,8 @@ mod tests {
             binary: true,
             ..rule()
         };
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % 200) as u32
-        };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut next = move || rng.random_range(0..200u32);
         let mut sel = FeatureSelector::new(r, &c, 200);
         for _ in 0..30 {
             let doc: Vec<u32> = (0..40).map(|_| next()).collect();

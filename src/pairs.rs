@@ -51,6 +51,7 @@ mod tests {
     use super::*;
     use crate::features::{FeatureSelector, SelectionRule};
     use crate::stopwords::TokenClasses;
+    use rand::{Rng, SeedableRng};
 
     #[test]
     fn both_heads_find_exactly_their_own_features() {
@@ -67,13 +68,8 @@ mod tests {
             max_bigrams: 40,
             binary,
         };
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % 15) as u32
-        };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let mut next = move || rng.random_range(0..15u32);
         // Two spaces trained on different documents: overlapping but different bigrams.
         let (mut a, mut b) = (
             FeatureSelector::new(rule(true), &c, 15),
