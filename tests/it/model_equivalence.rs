@@ -53,6 +53,35 @@ fn sparse_scores_equal_linfa_on_every_corpus_document() {
     assert_eq!(checked, corpus.len());
 }
 
+/// `Classifier::score` looks bigrams up once for both heads (`stance::pairs`); it must give
+/// exactly what each head gives on its own, on every corpus document and the reference essay.
+#[test]
+fn shared_bigram_lookup_scores_exactly_as_each_head_alone() {
+    let (c, _) = shipped();
+    let relevance = c
+        .relevance()
+        .expect("the shipped model has a relevance head");
+    let corpus = stance::Corpus::open(&common::root().join("training-data")).unwrap();
+    let mut texts = Vec::new();
+    corpus
+        .for_each(|d| {
+            texts.push(d.text);
+            Ok(())
+        })
+        .unwrap();
+    texts.extend(common::reference_essay());
+    for text in &texts {
+        let ids = c.encode(text).unwrap();
+        let alone = c.stance().score(&ids);
+        let shared = c.score(text, 0).unwrap();
+        let probs: Vec<f64> = shared.scores.iter().map(|(_, p)| *p).collect();
+        assert_eq!(probs, alone.probs);
+        assert_eq!(shared.evidence, alone.evidence());
+        assert_eq!(shared.relevance, Some(relevance.score(&ids).probs[1]));
+    }
+    assert!(texts.len() > 1000);
+}
+
 #[test]
 fn probabilities_are_finite_and_sum_to_one_for_a_megabyte_article() {
     let (c, linfa) = shipped();
