@@ -44,8 +44,8 @@ pub struct Classifier {
     tokenizer: FastTokenizer,
     stance: Head,
     relevance: Option<Head>,
-    /// Both heads' bigram columns in one table (when there is a relevance head).
-    pairs: Option<PairIndex>,
+    /// Both heads' bigram columns in one table.
+    pairs: PairIndex,
     thresholds: Thresholds,
 }
 
@@ -91,32 +91,35 @@ pub struct Score {
 
 impl Classifier {
     pub fn from_artifact(a: Artifact) -> Self {
-        Classifier {
-            version: a.meta.version.clone(),
-            meta: Some(a.meta),
-            tokenizer: FastTokenizer::new(a.tokenizer),
-            pairs: a
-                .relevance
-                .as_ref()
-                .map(|r| PairIndex::new(&a.stance.features, &r.features)),
-            stance: a.stance,
-            relevance: a.relevance,
-            thresholds: Thresholds::default(),
-        }
+        let version = a.meta.version.clone();
+        Self::assemble(Some(a.meta), version, a.tokenizer, a.stance, a.relevance)
     }
 
     /// A classifier straight from training, without writing it (evaluation).
     pub fn from_trained(t: TrainedModel, version: &str) -> Self {
+        Self::assemble(
+            None,
+            version.to_string(),
+            t.tokenizer,
+            t.stance,
+            t.relevance,
+        )
+    }
+
+    fn assemble(
+        meta: Option<Meta>,
+        version: String,
+        tokenizer: tokenizers::Tokenizer,
+        stance: Head,
+        relevance: Option<Head>,
+    ) -> Self {
         Classifier {
-            version: version.to_string(),
-            meta: None,
-            tokenizer: FastTokenizer::new(t.tokenizer),
-            pairs: t
-                .relevance
-                .as_ref()
-                .map(|r| PairIndex::new(&t.stance.features, &r.features)),
-            stance: t.stance,
-            relevance: t.relevance,
+            meta,
+            version,
+            tokenizer: FastTokenizer::new(tokenizer),
+            pairs: PairIndex::new(&stance.features, relevance.as_ref().map(|r| &r.features)),
+            stance,
+            relevance,
             thresholds: Thresholds::default(),
         }
     }
@@ -181,17 +184,12 @@ impl Classifier {
     /// ([`Score::spans`]; only then are token offsets computed, so plain scoring pays nothing).
     pub fn score(&self, text: &str, explain: usize) -> Result<Score> {
         let ids = self.encode(text)?;
-        let (s, rel) = match (&self.relevance, &self.pairs) {
-            (Some(r), Some(pairs)) => {
-                let [cs, cr] = pairs.columns(&ids);
-                let s = self.stance.score_with_bigrams(&ids, &cs);
-                (s, Some((r, r.score_with_bigrams(&ids, &cr))))
-            }
-            (r, _) => (
-                self.stance.score(&ids),
-                r.as_ref().map(|h| (h, h.score(&ids))),
-            ),
-        };
+        let [cs, cr] = self.pairs.columns(&ids);
+        let s = self.stance.score_with_bigrams(&ids, &cs);
+        let rel = self
+            .relevance
+            .as_ref()
+            .map(|h| (h, h.score_with_bigrams(&ids, &cr)));
         let best = s.best();
         let labels = self.labels();
         let unk = self.tokenizer.unk_id();

@@ -53,24 +53,26 @@ impl Head {
 
     /// The weighted feature vector of a token sequence.
     pub fn vector(&self, ids: &[u32]) -> Vec<(u32, f64)> {
-        let mut v = self.features.counts(ids);
-        self.weighting.apply(&mut v);
-        v
+        self.weighted(self.features.counts(ids))
+    }
+
+    fn weighted(&self, mut counts: Vec<(u32, f64)>) -> Vec<(u32, f64)> {
+        self.weighting.apply(&mut counts);
+        counts
     }
 
     /// Scores token ids.
     pub fn score(&self, ids: &[u32]) -> HeadScore {
-        self.score_vector(self.features.counts(ids))
+        self.score_vector(self.vector(ids))
     }
 
     /// Scores token ids whose bigram columns in this head were looked up already
     /// ([`crate::pairs::PairIndex`]).
     pub fn score_with_bigrams(&self, ids: &[u32], bigram_columns: &[u32]) -> HeadScore {
-        self.score_vector(self.features.counts_with_bigrams(ids, bigram_columns))
+        self.score_vector(self.weighted(self.features.counts_with_bigrams(ids, bigram_columns)))
     }
 
-    fn score_vector(&self, mut vector: Vec<(u32, f64)>) -> HeadScore {
-        self.weighting.apply(&mut vector);
+    fn score_vector(&self, vector: Vec<(u32, f64)>) -> HeadScore {
         let jll = self.model.joint_log_likelihood_counts(&vector);
         let probs = self.calibration.probabilities(&jll, vector.len());
         HeadScore { jll, probs, vector }

@@ -13,19 +13,20 @@ const NONE: u32 = u32::MAX;
 
 /// Token pair -> its bigram column in each of two feature spaces (`u32::MAX` where it is not a
 /// feature).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PairIndex {
     map: FxHashMap<(u32, u32), [u32; 2]>,
 }
 
 impl PairIndex {
-    pub fn new(first: &FeatureSpace, second: &FeatureSpace) -> Self {
+    /// The index of the stance head's space and, when the model has one, the relevance head's
+    /// (its columns are then all `u32::MAX`).
+    pub fn new(first: &FeatureSpace, second: Option<&FeatureSpace>) -> Self {
         let mut map: FxHashMap<(u32, u32), [u32; 2]> = FxHashMap::default();
-        for (k, col) in first.bigram_columns() {
-            map.entry(k).or_insert([NONE; 2])[0] = col;
-        }
-        for (k, col) in second.bigram_columns() {
-            map.entry(k).or_insert([NONE; 2])[1] = col;
+        for (slot, space) in [Some(first), second].into_iter().enumerate() {
+            for (k, col) in space.into_iter().flat_map(FeatureSpace::bigram_columns) {
+                map.entry(k).or_insert([NONE; 2])[slot] = col;
+            }
         }
         PairIndex { map }
     }
@@ -83,7 +84,7 @@ mod tests {
             FeatureSpace::from_layout(a.finish()),
             FeatureSpace::from_layout(b.finish()),
         );
-        let index = PairIndex::new(&a, &b);
+        let index = PairIndex::new(&a, Some(&b));
         let mut bigrams_seen = 0;
         for len in [0, 1, 2, 3, 100] {
             for _ in 0..20 {
