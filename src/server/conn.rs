@@ -222,7 +222,20 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for JsonErrors<T> {
                             Some(n) => Out::Body(n),
                             None => Out::Through,
                         };
-                        end - before
+                        let mut consumed = end - before;
+                        // The body usually follows in the same buffer: send it in the head's
+                        // write, so that a response is one TCP segment, not two.
+                        if let Out::Body(left) = this.out {
+                            let rest = &buf[consumed..];
+                            let k = (rest.len() as u64).min(left) as usize;
+                            this.pending.extend_from_slice(&rest[..k]);
+                            consumed += k;
+                            this.out = match left - k as u64 {
+                                0 => Out::Head,
+                                rest => Out::Body(rest),
+                            };
+                        }
+                        consumed
                     }
                     None if this.head.len() > MAX_HEAD => {
                         this.pending = std::mem::take(&mut this.head);
@@ -272,6 +285,74 @@ mod tests {
         assert_eq!(process_head(app), (app.to_vec(), Some(5)));
         let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
         assert_eq!(process_head(ok), (ok.to_vec(), Some(0)));
+    }
+
+    /// Records every write it is given, accepting at most `limit` bytes per call.
+    struct Recorder {
+        writes: Vec<Vec<u8>>,
+        limit: usize,
+    }
+
+    impl AsyncWrite for Recorder {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let n = buf.len().min(self.limit);
+            self.writes.push(buf[..n].to_vec());
+            Poll::Ready(Ok(n))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Writes `chunks` through the wrapper as a caller would (retrying what was not consumed),
+    /// flushes, and returns the inner writer's calls.
+    fn send(chunks: &[&[u8]], limit: usize) -> Vec<Vec<u8>> {
+        let mut w = JsonErrors::new(Recorder {
+            writes: Vec::new(),
+            limit,
+        });
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        for chunk in chunks {
+            let mut at = 0;
+            while at < chunk.len() {
+                match Pin::new(&mut w).poll_write(&mut cx, &chunk[at..]) {
+                    Poll::Ready(Ok(n)) => at += n,
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        assert!(matches!(
+            Pin::new(&mut w).poll_flush(&mut cx),
+            Poll::Ready(Ok(()))
+        ));
+        w.inner.writes
+    }
+
+    #[test]
+    fn a_head_and_its_body_in_one_buffer_go_out_in_one_write() {
+        let one = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nx-request-id: a\r\n\r\nhello";
+        let two = b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\nx-request-id: b\r\n\r\nbye";
+        assert_eq!(send(&[one], usize::MAX), vec![one.to_vec()]);
+        // Pipelined responses in one buffer: one write each, nothing merged across them.
+        let both = [&one[..], &two[..]].concat();
+        assert_eq!(send(&[&both], usize::MAX), vec![one.to_vec(), two.to_vec()]);
+        // A body that arrives in its own buffer passes through as it comes.
+        let (head, body) = one.split_at(one.len() - 5);
+        assert_eq!(
+            send(&[head, &body[..2], &body[2..]], usize::MAX),
+            vec![head.to_vec(), b"he".to_vec(), b"llo".to_vec()]
+        );
+        // A writer that takes a few bytes at a time still gets every byte, in order.
+        let out = send(&[&both, one], 7);
+        assert!(out.iter().all(|w| w.len() <= 7));
+        assert_eq!(out.concat(), [&both[..], &one[..]].concat());
     }
 
     #[test]
