@@ -34,6 +34,16 @@ enum Out {
     Through,
 }
 
+impl Out {
+    /// The state after `sent` more bytes of a body that had `left` to go.
+    fn after_body(left: u64, sent: usize) -> Out {
+        match left - sent as u64 {
+            0 => Out::Head,
+            rest => Out::Body(rest),
+        }
+    }
+}
+
 /// See the module documentation.
 pub struct JsonErrors<T> {
     inner: T,
@@ -197,10 +207,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for JsonErrors<T> {
             Out::Body(left) => {
                 let k = (buf.len() as u64).min(left) as usize;
                 let n = ready!(Pin::new(&mut this.inner).poll_write(cx, &buf[..k]))?;
-                this.out = match left - n as u64 {
-                    0 => Out::Head,
-                    rest => Out::Body(rest),
-                };
+                this.out = Out::after_body(left, n);
                 Poll::Ready(Ok(n))
             }
             Out::Head => {
@@ -230,10 +237,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for JsonErrors<T> {
                             let k = (rest.len() as u64).min(left) as usize;
                             this.pending.extend_from_slice(&rest[..k]);
                             consumed += k;
-                            this.out = match left - k as u64 {
-                                0 => Out::Head,
-                                rest => Out::Body(rest),
-                            };
+                            this.out = Out::after_body(left, k);
                         }
                         consumed
                     }
