@@ -65,14 +65,17 @@ impl Server {
         let sink = logs.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let addr: String = rest
-                        .chars()
+                let addr: Option<String> = line.split("listening on http://").nth(1).map(|rest| {
+                    rest.chars()
                         .take_while(|c| !matches!(c, ',' | ' '))
-                        .collect();
+                        .collect()
+                });
+                // The line is in the logs before the address is announced, so that a test
+                // reading the logs right after start-up (`listening`) always finds it.
+                sink.lock().unwrap().push(line);
+                if let Some(addr) = addr {
                     let _ = tx.send(addr);
                 }
-                sink.lock().unwrap().push(line);
             }
         });
         let addr = rx
