@@ -80,6 +80,14 @@ print()
 print(f"shipped configuration, dev set confusion (rows true, columns predicted; {', '.join(labels)}):")
 for l, row in zip(labels, s["confusion"]):
     print(f"  {l:>10}  " + "  ".join(f"{c:>3}" for c in row))
+iv = s.get("intervals")
+if iv:
+    # Percentile bootstrap over the dev excerpts (`stance evaluate --bootstrap`): how far the figures
+    # above move with the sample of excerpts alone.
+    fmt = lambda i: f"[{i['low']:.3f}, {i['high']:.3f}]"
+    print(f"shipped configuration, dev set {iv['level'] * 100:.0f}% bootstrap intervals ({iv['resamples']} resamples): "
+          f"macro-F1 {fmt(iv['macro_f1'])}, log-loss {fmt(iv['log_loss'])}, ECE {fmt(iv['ece'])}, "
+          f"top 30% {fmt(iv['accuracy_at_coverage'][0])}, top 50% {fmt(iv['accuracy_at_coverage'][1])}")
 # The committed model (what `stance train` makes of training-data/) on every argued opinion excerpt.
 import subprocess, tempfile, pathlib
 tmp = pathlib.Path(tempfile.mkdtemp())

@@ -12,6 +12,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use crate::bootstrap::{self, Intervals};
 use crate::calibration::{Calibration, Sample};
 use crate::classifier::Classifier;
 use crate::corpus::Corpus;
@@ -71,6 +72,9 @@ pub struct Report {
     pub confusion: Vec<Vec<usize>>,
     pub reliability: Vec<Bin>,
     pub accuracy_at_coverage: Vec<Coverage>,
+    /// 95% bootstrap intervals of the headline figures (held-out test sets only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intervals: Option<Intervals>,
 }
 
 fn argmax(p: &[f64]) -> usize {
@@ -142,6 +146,7 @@ impl Report {
             confusion,
             reliability,
             accuracy_at_coverage: coverage_table(&scored),
+            intervals: None,
         }
     }
 }
@@ -236,8 +241,9 @@ pub struct TestReport {
 type OtherTally = (usize, BTreeMap<String, usize>, f64, usize, f64);
 
 /// Scores a test corpus with a classifier. Documents whose label the model has are scored for
-/// stance; the others (an `off-topic` label, say) are reported separately, never an error.
-pub fn evaluate_on(classifier: &Classifier, test: &Corpus) -> Result<TestReport> {
+/// stance; the others (an `off-topic` label, say) are reported separately, never an error. The
+/// stance figures carry 95% bootstrap intervals from `resamples` resamples (0: none).
+pub fn evaluate_on(classifier: &Classifier, test: &Corpus, resamples: usize) -> Result<TestReport> {
     let model_labels: Vec<String> = classifier.labels().iter().map(|s| s.to_string()).collect();
     let index: HashMap<&str, usize> = model_labels
         .iter()
@@ -321,8 +327,10 @@ pub fn evaluate_on(classifier: &Classifier, test: &Corpus) -> Result<TestReport>
             ),
         }
     });
+    let mut stance = Report::from_predictions(&model_labels, &truth, &probs);
+    stance.intervals = bootstrap::intervals(&model_labels, &truth, &probs, resamples);
     Ok(TestReport {
-        stance: Report::from_predictions(&model_labels, &truth, &probs),
+        stance,
         other_labels,
         relevance,
         insufficient_evidence: insufficient,
@@ -380,32 +388,66 @@ pub fn cross_validate(
     })
 }
 
-/// Trains on a corpus (with calibration) and evaluates on a test corpus.
+/// Trains on a corpus (with calibration) and evaluates on a test corpus ([`evaluate_on`]).
 pub fn train_and_test(
     corpus: &Corpus,
     offtopic: Option<&Corpus>,
     params: &CheckedParams,
     test: &Corpus,
     thresholds: Thresholds,
+    resamples: usize,
 ) -> Result<TestReport> {
     let trained = train(corpus, offtopic, params, None)?;
     let classifier = Classifier::from_trained(trained, "evaluate").with_thresholds(thresholds);
-    evaluate_on(&classifier, test)
+    evaluate_on(&classifier, test, resamples)
 }
 
 pub use crate::classifier::Thresholds;
 
+/// `"  [low, high]"` when the report has intervals, else nothing.
+fn shown(iv: Option<&bootstrap::Interval>) -> String {
+    iv.map_or(String::new(), |i| {
+        format!("  [{:.4}, {:.4}]", i.low, i.high)
+    })
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let iv = self.intervals.as_ref();
         writeln!(f, "documents  {}", self.documents)?;
-        writeln!(f, "accuracy   {:.4}", self.accuracy)?;
-        writeln!(f, "macro-F1   {:.4}", self.macro_f1)?;
-        writeln!(f, "log-loss   {:.4}", self.log_loss)?;
+        if let Some(i) = iv {
+            writeln!(
+                f,
+                "           (in brackets: {:.0}% bootstrap intervals, {} resamples)",
+                i.level * 100.0,
+                i.resamples
+            )?;
+        }
+        writeln!(
+            f,
+            "accuracy   {:.4}{}",
+            self.accuracy,
+            shown(iv.map(|i| &i.accuracy))
+        )?;
+        writeln!(
+            f,
+            "macro-F1   {:.4}{}",
+            self.macro_f1,
+            shown(iv.map(|i| &i.macro_f1))
+        )?;
+        writeln!(
+            f,
+            "log-loss   {:.4}{}",
+            self.log_loss,
+            shown(iv.map(|i| &i.log_loss))
+        )?;
         writeln!(f, "Brier      {:.4}", self.brier)?;
         writeln!(
             f,
-            "ECE        {:.4}  (10 bins; mean confidence {:.4})",
-            self.ece, self.mean_confidence
+            "ECE        {:.4}{}  (10 bins; mean confidence {:.4})",
+            self.ece,
+            shown(iv.map(|i| &i.ece)),
+            self.mean_confidence
         )?;
         writeln!(f)?;
         let w = self
@@ -439,13 +481,14 @@ impl fmt::Display for Report {
         }
         writeln!(f)?;
         writeln!(f, "accuracy of the most confident documents")?;
-        for c in &self.accuracy_at_coverage {
+        for (j, c) in self.accuracy_at_coverage.iter().enumerate() {
             writeln!(
                 f,
-                "  top {:>3.0}%  {:>5} documents  accuracy {:.4}",
+                "  top {:>3.0}%  {:>5} documents  accuracy {:.4}{}",
                 c.coverage * 100.0,
                 c.documents,
-                c.accuracy
+                c.accuracy,
+                shown(iv.and_then(|i| i.accuracy_at_coverage.get(j)))
             )?;
         }
         Ok(())

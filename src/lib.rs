@@ -2,6 +2,7 @@
 #![deny(unsafe_code)]
 
 pub mod artifact;
+pub mod bootstrap;
 pub mod calibration;
 pub mod classifier;
 pub mod corpus;

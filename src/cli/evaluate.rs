@@ -29,6 +29,10 @@ pub struct EvaluateArgs {
     /// cross-validation) to this SVG file.
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
+    /// Resamples for the 95% bootstrap intervals printed beside the test set's figures (0: none).
+    /// A small test set moves its figures by whole documents; the intervals show how much.
+    #[arg(long, env = "STANCE_BOOTSTRAP", value_name = "N", default_value_t = stance::bootstrap::DEFAULT_RESAMPLES)]
+    pub bootstrap: usize,
     #[command(flatten)]
     pub hyper: HyperParams,
     #[command(flatten)]
@@ -135,6 +139,7 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
             &checked,
             &test_corpus,
             thresholds,
+            a.bootstrap,
         )?;
         let v = print_test(
             &format!("held-out test set {}", test.display()),

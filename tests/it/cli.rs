@@ -134,6 +134,24 @@ fn train_classify_evaluate_round_trip() {
             "{key}"
         );
     }
+    // The test set's figures carry bootstrap intervals (two documents: accuracy is 0, 0.5 or 1
+    // in every resample), and --bootstrap 0 leaves them out.
+    let iv = &v["test"]["stance"]["intervals"];
+    assert_eq!(iv["resamples"], 1000, "{iv}");
+    let (low, high) = (
+        iv["accuracy"]["low"].as_f64().unwrap(),
+        iv["accuracy"]["high"].as_f64().unwrap(),
+    );
+    let accuracy = v["test"]["stance"]["accuracy"].as_f64().unwrap();
+    assert!(
+        0.0 <= low && low <= accuracy && accuracy <= high && high <= 1.0,
+        "{iv}"
+    );
+    assert_eq!(iv["accuracy_at_coverage"].as_array().unwrap().len(), 4);
+    let o = evaluate(&["--test", test_arg, "--json", "--bootstrap", "0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert!(v["test"]["stance"].get("intervals").is_none(), "{v}");
     let plot = t.path().join("plot.svg");
     let o = evaluate(&["--test", test_arg, "--plot", plot.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -143,6 +161,10 @@ fn train_classify_evaluate_round_trip() {
         "{out}"
     );
     assert!(out.contains("ECE") && out.contains("top  30%"), "{out}");
+    assert!(
+        out.contains("95% bootstrap intervals, 1000 resamples"),
+        "{out}"
+    );
     let svg = fs::read_to_string(&plot).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("Reliability") && svg.contains("Confusion"));
 
