@@ -39,7 +39,7 @@ i=0
 for c in "${CANDIDATES[@]}"; do
   name=${c%%|*}; flags=${c#*|}
   # shellcheck disable=SC2086
-  "$BIN" evaluate --folds 5 --test "$DEV" --json $flags > "$OUT/$i-grouped.json"
+  "$BIN" evaluate --folds 5 --test "$DEV" --json --predictions "$OUT/$i-pred.jsonl" $flags > "$OUT/$i-grouped.json"
   # shellcheck disable=SC2086
   # The plain row is the uncalibrated model, whatever calibration the candidate picks.
   plain=$(echo "$flags" | sed -E 's/--calibration [a-z]+//')
@@ -56,24 +56,74 @@ out, n, dev_path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 dev = [json.loads(l) for l in open(dev_path) if l.strip()]
 opinion = {"op-ed", "personal-blog", "company-blog", "newsletter", "policy", "open-letter", "interview"}
 argued = [r for r in dev if r["label"] in ("pro-open", "pro-closed") and r["genre"] in opinion]
-print("| configuration | grouped CV macro-F1 | plain CV macro-F1 | dev macro-F1 | dev F1 open / closed / neutral | dev log-loss | dev ECE | top 30% / 50% acc | off-topic flagged | on-topic flagged |")
-print("| --- | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: | ---: |")
+dev_lines = open(dev_path, encoding="utf-8").read().split("\n")
+
+def predictions(i):
+    """Candidate i's scores of the on-topic dev excerpts, in file order, with each excerpt's row."""
+    rows = []
+    for line in open(f"{out}/{i}-pred.jsonl"):
+        p = json.loads(line)
+        if p["truth"] in ("pro-open", "pro-closed", "neutral"):
+            rows.append((p, json.loads(dev_lines[int(p["source"].rsplit(":", 1)[1]) - 1])))
+    return rows
+
+def macro_f1(pairs):
+    labels = sorted({t for t, _ in pairs})
+    f1s = []
+    for l in labels:
+        tp = sum(t == l and p == l for t, p in pairs)
+        fp = sum(t != l and p == l for t, p in pairs)
+        fn = sum(t == l and p != l for t, p in pairs)
+        f1s.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return sum(f1s) / len(f1s)
+
+def paired_delta(a, b, resamples=1000):
+    """95% paired-bootstrap interval of macro-F1(b) - macro-F1(a) over the same excerpts: the
+    candidate is better than the shipped configuration only if the interval excludes 0."""
+    import random
+    rng = random.Random(42)
+    n = len(a)
+    d = []
+    for _ in range(resamples):
+        idx = [rng.randrange(n) for _ in range(n)]
+        d.append(macro_f1([(a[j][1]["label"], b[j][0]["label"]) for j in idx])
+                 - macro_f1([(a[j][1]["label"], a[j][0]["label"]) for j in idx]))
+    d.sort()
+    return d[int(0.025 * (resamples - 1))], d[int(0.975 * (resamples - 1))]
+
+def argued_neutral(rows):
+    return sum(r["label"] in ("pro-open", "pro-closed") and r["genre"] in opinion and p["label"] == "neutral"
+               for p, r in rows)
+
+base = predictions(0)
+# The per-excerpt file and the report must describe the same scores.
+assert abs(macro_f1([(r["label"], p["label"]) for p, r in base])
+           - json.load(open(f"{out}/0-grouped.json"))["test"]["stance"]["macro_f1"]) < 1e-9
+print("| configuration | grouped CV macro-F1 | plain CV macro-F1 | dev macro-F1 | dev macro-F1 minus shipped, 95% paired bootstrap | dev F1 open / closed / neutral | argued scored neutral | dev log-loss | dev ECE | top 30% / 50% acc | off-topic flagged | on-topic flagged |")
+print("| --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | --- | ---: | ---: |")
 for i in range(n):
     name = open(f"{out}/{i}-name").read().strip()
     g = json.load(open(f"{out}/{i}-grouped.json")); p = json.load(open(f"{out}/{i}-plain.json"))
+    if i == 0:
+        shipped = g
     s = g["test"]["stance"]; f = {m["label"]: m["f1"] for m in s["per_label"]}
     cov = s["accuracy_at_coverage"]; rel = g["test"].get("relevance")
     offf = f"{rel['off_topic_flagged']}/{rel['off_topic_documents']}" if rel else "-"
     onf = f"{rel['on_topic_flagged']}/{rel['on_topic_documents']}" if rel else "-"
-    print(f"| {name} | {g['cross_validation']['calibrated']['macro_f1']:.3f} | {p['cross_validation']['raw']['macro_f1']:.3f} | "
-          f"**{s['macro_f1']:.3f}** | {f['pro-open']:.2f} / {f['pro-closed']:.2f} / {f['neutral']:.2f} | {s['log_loss']:.3f} | "
-          f"{s['ece']:.3f} | {cov[0]['accuracy']:.2f} / {cov[1]['accuracy']:.2f} | {offf} | {onf} |")
+    rows = predictions(i)
     if i == 0:
-        shipped = g
+        delta = ""
+    else:
+        lo, hi = paired_delta(base, rows)
+        delta = f"{s['macro_f1'] - shipped['test']['stance']['macro_f1']:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+    print(f"| {name} | {g['cross_validation']['calibrated']['macro_f1']:.3f} | {p['cross_validation']['raw']['macro_f1']:.3f} | "
+          f"**{s['macro_f1']:.3f}** | {delta} | {f['pro-open']:.2f} / {f['pro-closed']:.2f} / {f['neutral']:.2f} | "
+          f"{argued_neutral(rows)}/{len(argued)} | {s['log_loss']:.3f} | "
+          f"{s['ece']:.3f} | {cov[0]['accuracy']:.2f} / {cov[1]['accuracy']:.2f} | {offf} | {onf} |")
 for line in open(f"{out}/sklearn.jsonl"):
     r = json.loads(line); f = r["dev_f1"]
-    print(f"| {r['pipeline']} | {r.get('grouped_cv_macro_f1', float('nan')):.3f} | {r['cv_macro_f1']:.3f} | **{r['dev_macro_f1']:.3f}** | "
-          f"{f['pro-open']:.2f} / {f['pro-closed']:.2f} / {f['neutral']:.2f} | | | | | |")
+    print(f"| {r['pipeline']} | {r.get('grouped_cv_macro_f1', float('nan')):.3f} | {r['cv_macro_f1']:.3f} | **{r['dev_macro_f1']:.3f}** | | "
+          f"{f['pro-open']:.2f} / {f['pro-closed']:.2f} / {f['neutral']:.2f} | | | | | | |")
 s = shipped["test"]["stance"]
 labels = s["labels"]
 print()

@@ -235,6 +235,28 @@ pub struct TestReport {
     pub relevance: Option<RelevanceReport>,
     /// Documents whose score rested on too little evidence.
     pub insufficient_evidence: usize,
+    /// Every test document's score, in test-set order (written by `stance evaluate
+    /// --predictions`, not part of the report).
+    #[serde(skip)]
+    pub predictions: Vec<Prediction>,
+}
+
+/// How one test document was scored: enough to compare two configurations document by
+/// document (a paired comparison needs the same documents on both sides).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Prediction {
+    /// Where the document came from: a file path, or `file:line` for JSONL.
+    pub source: String,
+    /// Its label in the test set, which may be one the model does not have.
+    pub truth: String,
+    pub label: String,
+    pub confidence: f64,
+    pub scores: BTreeMap<String, f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relevance: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_topic: Option<bool>,
+    pub insufficient_evidence: bool,
 }
 
 /// Per other label: documents, predicted-label counts, confidence sum, flagged count, relevance sum.
@@ -258,11 +280,22 @@ pub fn evaluate_on(classifier: &Classifier, test: &Corpus, resamples: usize) -> 
     let mut rel_probs = Vec::new();
     let mut insufficient = 0;
     let has_relevance = classifier.has_relevance();
+    let mut predictions = Vec::new();
     test.for_each(|d| {
         let s = classifier.score(&d.text, 0)?;
         insufficient += s.insufficient_evidence as usize;
         let p: Vec<f64> = s.scores.iter().map(|(_, p)| *p).collect();
         let name = &test_labels[d.label];
+        predictions.push(Prediction {
+            source: d.source.clone(),
+            truth: name.clone(),
+            label: s.label.clone(),
+            confidence: s.confidence,
+            scores: s.scores.iter().cloned().collect(),
+            relevance: s.relevance,
+            on_topic: s.on_topic,
+            insufficient_evidence: s.insufficient_evidence,
+        });
         let on = index.get(name.as_str()).copied();
         if let Some(r) = s.relevance {
             rel_truth.push(on.is_some() as usize);
@@ -334,6 +367,7 @@ pub fn evaluate_on(classifier: &Classifier, test: &Corpus, resamples: usize) -> 
         other_labels,
         relevance,
         insufficient_evidence: insufficient,
+        predictions,
     })
 }
 

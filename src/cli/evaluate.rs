@@ -33,6 +33,11 @@ pub struct EvaluateArgs {
     /// A small test set moves its figures by whole documents; the intervals show how much.
     #[arg(long, env = "STANCE_BOOTSTRAP", value_name = "N", default_value_t = stance::bootstrap::DEFAULT_RESAMPLES)]
     pub bootstrap: usize,
+    /// Write how each test document was scored to this JSONL file (one line per document, in
+    /// test-set order: source, truth, label, confidence, scores, relevance, on_topic), so that two
+    /// configurations can be compared document by document. Replaced atomically.
+    #[arg(long, value_name = "FILE", requires = "test")]
+    pub predictions: Option<PathBuf>,
     #[command(flatten)]
     pub hyper: HyperParams,
     #[command(flatten)]
@@ -141,6 +146,15 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
             thresholds,
             a.bootstrap,
         )?;
+        if let Some(path) = &a.predictions {
+            let mut lines = String::new();
+            for p in &report.predictions {
+                lines.push_str(&serde_json::to_string(p)?);
+                lines.push('\n');
+            }
+            stance::fsutil::write_atomic(path, lines.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
         let v = print_test(
             &format!("held-out test set {}", test.display()),
             &report,

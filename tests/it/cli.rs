@@ -152,6 +152,42 @@ fn train_classify_evaluate_round_trip() {
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert!(v["test"]["stance"].get("intervals").is_none(), "{v}");
+
+    // --predictions: one line per test document, in order, agreeing with the report.
+    let preds = t.path().join("preds.jsonl");
+    let o = evaluate(&["--test", test_arg, "--predictions", preds.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = fs::read_to_string(&preds)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let truths: Vec<&str> = lines.iter().map(|p| p["truth"].as_str().unwrap()).collect();
+    assert_eq!(truths, ["pro-open", "pro-closed", "off-topic"]);
+    for (n, p) in lines.iter().enumerate() {
+        assert!(
+            p["source"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!(":{}", n + 1)),
+            "{p}"
+        );
+        let scores = p["scores"].as_object().unwrap();
+        let sum: f64 = scores.values().map(|x| x.as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-9, "{p}");
+        assert_eq!(p["confidence"], scores[p["label"].as_str().unwrap()], "{p}");
+    }
+    let right = lines[..2]
+        .iter()
+        .filter(|p| p["label"] == p["truth"])
+        .count() as f64;
+    assert_eq!(
+        right / 2.0,
+        v["test"]["stance"]["accuracy"].as_f64().unwrap()
+    );
+    let o = evaluate(&["--folds", "3", "--predictions", preds.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--test"), "{}", stderr(&o));
     let plot = t.path().join("plot.svg");
     let o = evaluate(&["--test", test_arg, "--plot", plot.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
