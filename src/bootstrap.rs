@@ -51,14 +51,14 @@ pub fn intervals(
     }
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
     let mut figures: Vec<Vec<f64>> = Vec::with_capacity(resamples);
-    let (mut t, mut p) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut t, mut p): (Vec<usize>, Vec<&[f64]>) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for _ in 0..resamples {
         t.clear();
         p.clear();
         for _ in 0..n {
             let i = rng.random_range(0..n);
             t.push(truth[i]);
-            p.push(probs[i].clone());
+            p.push(&probs[i]);
         }
         let r = Report::from_predictions(labels, &t, &p);
         let mut row = vec![r.accuracy, r.macro_f1, r.log_loss, r.ece];

@@ -85,13 +85,18 @@ fn argmax(p: &[f64]) -> usize {
 
 impl Report {
     /// Builds the report from true labels and predicted probability vectors.
-    pub fn from_predictions(labels: &[String], truth: &[usize], probs: &[Vec<f64>]) -> Self {
+    pub fn from_predictions<P: AsRef<[f64]>>(
+        labels: &[String],
+        truth: &[usize],
+        probs: &[P],
+    ) -> Self {
         let k = labels.len();
         let mut confusion = vec![vec![0usize; k]; k];
         let mut log_loss = 0.0;
         let mut brier = 0.0;
         let mut scored: Vec<(f64, bool)> = Vec::with_capacity(truth.len());
         for (t, p) in truth.iter().zip(probs) {
+            let p = p.as_ref();
             let pred = argmax(p);
             confusion[*t][pred] += 1;
             log_loss -= p[*t].clamp(1e-15, 1.0).ln();

@@ -30,9 +30,12 @@ pub struct EvaluateArgs {
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
     /// Resamples for the 95% bootstrap intervals printed beside the test set's figures (0: none).
-    /// A small test set moves its figures by whole documents; the intervals show how much.
-    #[arg(long, env = "STANCE_BOOTSTRAP", value_name = "N", default_value_t = stance::bootstrap::DEFAULT_RESAMPLES)]
-    pub bootstrap: usize,
+    /// A small test set moves its figures by whole documents; the intervals show how much. At
+    /// most 100000 (each resample rescoring the whole set's figures).
+    #[arg(long, env = "STANCE_BOOTSTRAP", value_name = "N",
+          default_value_t = stance::bootstrap::DEFAULT_RESAMPLES as u32,
+          value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub bootstrap: u32,
     /// Write how each test document was scored to this JSONL file (one line per document, in
     /// test-set order: source, truth, label, confidence, scores, relevance, on_topic), so that two
     /// configurations can be compared document by document. Replaced atomically.
@@ -144,7 +147,7 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
             &checked,
             &test_corpus,
             thresholds,
-            a.bootstrap,
+            a.bootstrap as usize,
         )?;
         if let Some(path) = &a.predictions {
             let mut lines = String::new();
