@@ -9,12 +9,15 @@
 #   article        the corpus article closest to 3 KB among those with typographic punctuation
 #                  (the rule benches/throughput.rs uses)
 # Set INPUTS to choose, e.g. INPUTS="essay essay-ascii". The server runs at its default log level
-# (info: one line per request) unless RUST_LOG is set.
+# (info: one line per request) unless RUST_LOG is set. Each input gets an unmeasured warm-up of
+# WARMUP seconds (default 2) first. Beside req/s and latency, the table gives the server's CPU time
+# (user + system) per request, in microseconds.
 # Usage: bench/load.sh [SECONDS] [CONNECTIONS]     (defaults 15 s per input, 64 connections)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-15}
 CONNS=${2:-64}
+WARMUP=${WARMUP:-2}
 OUT=bench/out
 mkdir -p "$OUT"
 
@@ -83,16 +86,27 @@ wrk.headers["Content-Type"] = "application/json"
 local f = io.open("$OUT/$name.json", "rb"); wrk.body = f:read("*a"); f:close()
 LUA
   echo "== $name ($(wc -c <"$OUT/$name.json") bytes of JSON)"
+  # An unmeasured warm-up first, so that no input pays the server's cold start (page faults,
+  # allocator growth) and the inputs compare fairly whatever their order.
+  wrk -t"${WRK_THREADS:-2}" -c"$CONNS" -d"${WARMUP}s" -s "$OUT/post.lua" \
+    "http://127.0.0.1:$PORT/v1/classify" >/dev/null
+  cpu0=$(awk '{print $14 + $15}' "/proc/$PID/stat")
   wrk -t"${WRK_THREADS:-2}" -c"$CONNS" -d"${DURATION}s" --latency -s "$OUT/post.lua" \
     "http://127.0.0.1:$PORT/v1/classify" | tee "$OUT/wrk-$name.txt"
+  cpu1=$(awk '{print $14 + $15}' "/proc/$PID/stat")
+  requests=$(awk '/requests in/{print $1}' "$OUT/wrk-$name.txt")
+  # Server CPU time (user + system) per request: the capacity figure, which wrk sharing the same
+  # cores moves less than it moves req/s.
+  cpu_us=$(awk -v c="$((cpu1 - cpu0))" -v n="$requests" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN{printf "%.0f", (n > 0 ? c / hz * 1e6 / n : 0)}')
   rps=$(awk '/^Requests\/sec/{print $2}' "$OUT/wrk-$name.txt")
   p50=$(awk '$1=="50%"{print $2}' "$OUT/wrk-$name.txt")
   p99=$(awk '$1=="99%"{print $2}' "$OUT/wrk-$name.txt")
   non2xx=$(awk '/Non-2xx/{print $NF}' "$OUT/wrk-$name.txt")
-  SUMMARY+=("$(printf '%-14s %12s %10s %10s %8s' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}")")
+  SUMMARY+=("$(printf '%-14s %12s %10s %10s %8s %14s' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}" "$cpu_us")")
 done
 echo
-printf '%-14s %12s %10s %10s %8s\n' input "req/s" p50 p99 non-2xx
+printf '%-14s %12s %10s %10s %8s %14s\n' input "req/s" p50 p99 non-2xx "server CPU us"
 printf '%s\n' "${SUMMARY[@]}"
 ratio() { # ratio of the req/s of input $1 to input $2, when both ran
   local a b
