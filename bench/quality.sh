@@ -138,14 +138,13 @@ if iv:
     print(f"shipped configuration, dev set {iv['level'] * 100:.0f}% bootstrap intervals ({iv['resamples']} resamples): "
           f"macro-F1 {fmt(iv['macro_f1'])}, log-loss {fmt(iv['log_loss'])}, ECE {fmt(iv['ece'])}, "
           f"top 30% {fmt(iv['accuracy_at_coverage'][0])}, top 50% {fmt(iv['accuracy_at_coverage'][1])}")
-# The committed model (what `stance train` makes of training-data/) on every argued opinion excerpt.
-import subprocess, tempfile, pathlib
-tmp = pathlib.Path(tempfile.mkdtemp())
-files = []
-for r in argued:
-    f = tmp / f"{r['id']}.txt"; f.write_text(r["text"]); files.append(str(f))
-res = subprocess.run(["target/release/stance", "classify", "--json", *files], capture_output=True, text=True, check=True)
-preds = [json.loads(l)["label"] for l in res.stdout.splitlines() if l.strip()]
+# The committed model (what `stance train` makes of training-data/) on the dev set, scored once: its
+# labels must be the shipped row's, and its confidences feed the ECE noise estimate below.
+import subprocess
+res = subprocess.run(["target/release/stance", "classify", "--jsonl", dev_path], capture_output=True, text=True, check=True)
+committed = {json.loads(l).get("id"): json.loads(l)["stance"] for l in res.stdout.splitlines() if l.strip()}
+assert all(committed[r["id"]]["label"] == p["label"] for p, r in base), "the committed model differs from the shipped row"
+preds = [committed[r["id"]]["label"] for r in argued]
 print(f"argued opinion excerpts (pro-open or pro-closed, opinion genres) scored neutral by the committed model: "
       f"{sum(p == 'neutral' for p in preds)} of {len(argued)}; right: {sum(p == r['label'] for p, r in zip(preds, argued))}")
 
@@ -154,13 +153,8 @@ print(f"argued opinion excerpts (pro-open or pro-closed, opinion genres) scored 
 # 10-bin ECE each time. A perfectly calibrated model scores this spread on 91 excerpts.
 import random
 ontopic = [r for r in dev if r["label"] in labels]
-for r in ontopic:
-    f = tmp / f"{r['id']}.txt"; f.write_text(r["text"])
-res = subprocess.run(["target/release/stance", "classify", "--json", *[str(tmp / f"{r['id']}.txt") for r in ontopic]],
-                     capture_output=True, text=True, check=True)
-scored = [json.loads(l) for l in res.stdout.splitlines() if l.strip()]
-conf = [v["confidence"] for v in scored]
-right = [v["label"] == r["label"] for v, r in zip(scored, ontopic)]
+conf = [committed[r["id"]]["confidence"] for r in ontopic]
+right = [committed[r["id"]]["label"] == r["label"] for r in ontopic]
 def ece(conf, right):
     bins = [[] for _ in range(10)]
     for c, k in zip(conf, right):
