@@ -8,18 +8,27 @@
 #
 #   bench/quality.sh            every candidate (about 10 minutes on 2 cores)
 #   bench/quality.sh shipped    only the shipped configuration and the scikit-learn baselines
+#   bench/quality.sh probe      only bench/model_probe.py: other model families (chi-squared selection,
+#                               Dirichlet smoothing, logistic regression, NB-weighted logistic
+#                               regression) on exactly the committed model's features (a few minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEV=${DEV:-../shared/realworld/dev.jsonl}
 [ -f "$DEV" ] || { echo "bench/quality.sh: $DEV not found (the real-world dev set lives in ../shared)" >&2; exit 1; }
 VENV=target/quality-venv
-if ! "$VENV/bin/python" -c 'import sklearn' 2>/dev/null; then
+if ! "$VENV/bin/python" -c 'import sklearn, tokenizers' 2>/dev/null; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q scikit-learn==1.5.2 numpy==1.26.4 scipy==1.13.1
+  "$VENV/bin/pip" install -q scikit-learn==1.5.2 numpy==1.26.4 scipy==1.13.1 tokenizers==0.23.3
 fi
 cargo build --release --locked -q
 BIN=target/release/stance
 OUT=target/quality; mkdir -p "$OUT"
+
+if [ "${1:-}" = probe ]; then
+  "$BIN" classify --jsonl "$DEV" > "$OUT/probe-shipped.jsonl"
+  exec "$VENV/bin/python" bench/model_probe.py --model "models/$(cat models/CURRENT)" --data training-data \
+    --dev "$DEV" --shipped "$OUT/probe-shipped.jsonl"
+fi
 
 # name|flags (on top of the shipped defaults)
 CANDIDATES=(

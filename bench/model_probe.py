@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Model families beyond stance's own options, probed on exactly the shipped model's features.
+
+The features are rebuilt from the committed model's layout (`models/CURRENT`: tokenizer.json and the
+unigram, bigram and negation columns of model.json) the way `src/features.rs` builds them (binary,
+`[UNK]` never a feature, negation scope from trigger to ender), so scikit-learn sees the same matrix
+stance trains on. The script first checks that: MultinomialNB(alpha = the model's alpha) on it must
+give the committed model's labels on the dev set (`stance classify --jsonl`, run by the caller and
+passed as --shipped). Then each family is scored on the dev set (macro-F1, argued opinion excerpts
+scored neutral, paired-bootstrap difference from the shipped labels) and by 5-fold cross-validation
+grouped by writer (GroupKFold, the first corpus's pieces each their own group).
+
+Columns are fixed by the full-corpus layout, so held-out writers' features exist as (empty) columns
+in grouped CV; every family shares that, so the comparison between rows is fair.
+
+Usage (bench/quality.sh probe runs it): model_probe.py --model models/<id> --data training-data
+    --dev ../shared/realworld/dev.jsonl --shipped target/quality/probe-shipped.jsonl"""
+import argparse, json, pathlib, sys
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_selection import chi2
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+from sklearn.model_selection import GroupKFold
+from sklearn.naive_bayes import MultinomialNB
+from tokenizers import Tokenizer
+
+LABELS = ["neutral", "pro-closed", "pro-open"]
+ARGUED = {"op-ed", "company-blog", "personal-blog", "newsletter", "policy", "open-letter", "interview"}
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--model", required=True)
+ap.add_argument("--data", default="training-data")
+ap.add_argument("--dev", default="../shared/realworld/dev.jsonl")
+ap.add_argument("--shipped", required=True, help="stance classify --jsonl output for the dev set")
+a = ap.parse_args()
+
+model = pathlib.Path(a.model)
+tok = Tokenizer.from_file(str(model / "tokenizer.json"))
+spec = json.loads((model / "model.json").read_text())
+lay = spec["features"]
+uni = {t: i for i, t in enumerate(lay["unigrams"])}
+off = len(lay["unigrams"])
+bi = {(p[0], p[1]): off + i for i, p in enumerate(lay["bigrams"])}
+off += len(lay["bigrams"])
+neg = lay.get("negation") or {"triggers": [], "enders": [], "negated": []}
+negcol = {t: off + i for i, t in enumerate(neg["negated"])}
+triggers, enders = set(neg["triggers"]), set(neg["enders"])
+width = off + len(neg["negated"])
+
+
+def features(text):
+    ids = tok.encode(text, add_special_tokens=False).ids
+    out, negated = set(), False
+    for i, t in enumerate(ids):
+        if t != 0:
+            if t in enders:
+                negated = False
+            c = (negcol if negated else uni).get(t)
+            if c is not None:
+                out.add(c)
+            if t in triggers:
+                negated = True
+        if i > 0:
+            c = bi.get((ids[i - 1], t))
+            if c is not None:
+                out.add(c)
+    return out
+
+
+def matrix(texts):
+    rows, cols = [], []
+    for r, t in enumerate(texts):
+        f = features(t)
+        rows += [r] * len(f)
+        cols += sorted(f)
+    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(texts), width))
+
+
+root = pathlib.Path(a.data)
+manifest = [json.loads(l) for l in open(root / "manifest.jsonl") if l.strip()]
+X = matrix([(root / m["file"]).read_text() for m in manifest])
+y = np.array([LABELS.index(m["label"]) for m in manifest])
+groups = np.array([m["writer"] for m in manifest])
+dev = [json.loads(l) for l in open(a.dev) if l.strip()]
+dev = [d for d in dev if d["label"] in LABELS]
+DX = matrix([d["text"] for d in dev])
+dy = np.array([LABELS.index(d["label"]) for d in dev])
+argued = np.array([d["genre"] in ARGUED and d["label"] != "neutral" for d in dev])
+
+# `stance classify --jsonl` keeps each input line's fields and adds the score under "stance".
+scored = {r["id"]: r["stance"]["label"] for r in map(json.loads, open(a.shipped)) if r}
+shipped_labels = np.array([LABELS.index(scored[d["id"]]) for d in dev])
+alpha = spec["alpha"]
+
+
+def softmax(s):
+    e = np.exp(s - s.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def mnb(alpha):
+    return lambda X, y, T: MultinomialNB(alpha=alpha).fit(X, y).predict_proba(T)
+
+
+def chi2_top(k):
+    def fit(X, y, T):
+        score = np.nan_to_num(chi2(X, y)[0])
+        keep = np.argsort(-score, kind="stable")[:k]
+        return MultinomialNB(alpha=alpha).fit(X[:, keep], y).predict_proba(T[:, keep])
+    return fit
+
+
+def dirichlet(mu):
+    """Class-conditional feature probabilities smoothed toward the corpus-wide distribution
+    (Dirichlet prior, Zhai and Lafferty 2001) instead of add-alpha's uniform one."""
+    def fit(X, y, T):
+        X = X.tocsc()
+        total = np.asarray(X.sum(0)).ravel() + alpha
+        background = total / total.sum()
+        logp = []
+        for c in range(3):
+            n = np.asarray(X[y == c].sum(0)).ravel()
+            logp.append(np.log((n + mu * background) / (n.sum() + mu)))
+        return softmax(T @ np.array(logp).T)
+    return fit
+
+
+def logistic(C):
+    return lambda X, y, T: LogisticRegression(C=C, max_iter=3000).fit(X, y).predict_proba(T)
+
+
+def nb_logistic(C):
+    """NB features for a discriminative model (Wang and Manning 2012, NBSVM's logistic form):
+    one-vs-rest logistic regression on binary features scaled by their NB log-count ratio."""
+    def fit(X, y, T):
+        s = np.zeros((T.shape[0], 3))
+        for c in range(3):
+            p = np.asarray(X[y == c].sum(0)).ravel() + 1.0
+            q = np.asarray(X[y != c].sum(0)).ravel() + 1.0
+            r = np.log(p / p.sum()) - np.log(q / q.sum())
+            m = LogisticRegression(C=C, max_iter=3000).fit(X.multiply(r).tocsr(), (y == c).astype(int))
+            s[:, c] = m.decision_function(T.multiply(r).tocsr())
+        return softmax(s)
+    return fit
+
+
+# The check: this matrix and MultinomialNB reproduce the committed model's dev labels.
+mine = mnb(alpha)(X, y, DX).argmax(1)
+agree = int((mine == shipped_labels).sum())
+if agree != len(dy):
+    sys.exit(f"model_probe.py: MultinomialNB on the rebuilt features agrees with the committed model "
+             f"on {agree} of {len(dy)} dev excerpts; the feature rebuild no longer matches src/features.rs")
+
+rng = np.random.default_rng(42)
+resamples = [rng.integers(0, len(dy), len(dy)) for _ in range(1000)]
+base_f1 = f1_score(dy, shipped_labels, average="macro")
+families = [(f"MultinomialNB alpha {alpha:g} (the shipped model)", mnb(alpha))]
+families += [(f"chi-squared top {k} features", chi2_top(k)) for k in (5000, 20000)]
+families += [(f"Dirichlet smoothing mu {mu:g}", dirichlet(mu)) for mu in (1e4, 1e5)]
+families += [(f"logistic regression C {c:g}", logistic(c)) for c in (0.1, 1.0)]
+families += [(f"NB-weighted logistic regression C {c:g}", nb_logistic(c)) for c in (0.1, 1.0)]
+print("| family | grouped CV macro-F1 | dev macro-F1 | dev minus shipped, 95% paired bootstrap | argued scored neutral |")
+print("| --- | ---: | ---: | --- | ---: |")
+for name, fit in families:
+    pred = fit(X, y, DX).argmax(1)
+    f1 = f1_score(dy, pred, average="macro")
+    diffs = [f1_score(dy[b], pred[b], average="macro") - f1_score(dy[b], shipped_labels[b], average="macro")
+             for b in resamples]
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    held = np.zeros(len(y), int)
+    for tr, te in GroupKFold(5).split(X, y, groups):
+        held[te] = fit(X[tr], y[tr], X[te]).argmax(1)
+    g = f1_score(y, held, average="macro")
+    an = int(((pred == 0) & argued).sum())
+    print(f"| {name} | {g:.3f} | {f1:.3f} | {f1 - base_f1:+.3f} [{lo:+.3f}, {hi:+.3f}] | {an}/{int(argued.sum())} |",
+          flush=True)
