@@ -9,8 +9,9 @@
 #   bench/quality.sh            every candidate (about 10 minutes on 2 cores)
 #   bench/quality.sh shipped    only the shipped configuration and the scikit-learn baselines
 #   bench/quality.sh probe      only bench/model_probe.py: other model families (chi-squared selection,
-#                               Dirichlet smoothing, logistic regression, NB-weighted logistic
-#                               regression) on exactly the committed model's features (a few minutes)
+#                               Dirichlet smoothing, two-stage NB, logistic regression, NB-weighted
+#                               logistic regression) on exactly the committed model's features, and
+#                               a table of rare-versus-common evidence scales (about a minute)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEV=${DEV:-../shared/realworld/dev.jsonl}
