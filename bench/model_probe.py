@@ -20,6 +20,7 @@ Usage (bench/quality.sh probe runs it): model_probe.py --model models/<id> --dat
 import argparse, json, pathlib, sys
 import numpy as np
 import scipy.sparse as sp
+from scipy.optimize import minimize
 from sklearn.feature_selection import chi2
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
@@ -27,8 +28,10 @@ from sklearn.model_selection import GroupKFold
 from sklearn.naive_bayes import MultinomialNB
 from tokenizers import Tokenizer
 
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from argued import OPINION_GENRES  # noqa: E402
+
 LABELS = ["neutral", "pro-closed", "pro-open"]
-ARGUED = {"op-ed", "company-blog", "personal-blog", "newsletter", "policy", "open-letter", "interview"}
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--model", required=True)
@@ -88,10 +91,10 @@ dev = [json.loads(l) for l in open(a.dev) if l.strip()]
 dev = [d for d in dev if d["label"] in LABELS]
 DX = matrix([d["text"] for d in dev])
 dy = np.array([LABELS.index(d["label"]) for d in dev])
-argued = np.array([d["genre"] in ARGUED and d["label"] != "neutral" for d in dev])
+argued = np.array([d["genre"] in OPINION_GENRES and d["label"] != "neutral" for d in dev])
 
 # `stance classify --jsonl` keeps each input line's fields and adds the score under "stance".
-scored = {r["id"]: r["stance"]["label"] for r in map(json.loads, open(a.shipped)) if r}
+scored = {r["id"]: r["stance"]["label"] for r in (json.loads(l) for l in open(a.shipped) if l.strip())}
 shipped_labels = np.array([LABELS.index(scored[d["id"]]) for d in dev])
 alpha = spec["alpha"]
 
@@ -197,14 +200,9 @@ for name, fit in families:
 # both fitted by log-loss on out-of-fold predictions (folds grouped by writer, like `stance train`),
 # then applied to the dev set with the full-corpus fit. Not a candidate map, a question: do held-out
 # writers and real writing agree on how much a rare feature should count?
-from scipy.optimize import minimize
-
-
 def fitted_log_probs(X, y):
-    X = X.tocsc()
-    n = np.array([np.asarray(X[y == c].sum(0)).ravel() for c in range(3)])
-    logp = np.log((n + alpha) / (n.sum(1, keepdims=True) + alpha * X.shape[1]))
-    return logp, np.asarray((X > 0).sum(0)).ravel()
+    """MultinomialNB's smoothed log-probabilities and each feature's document frequency."""
+    return MultinomialNB(alpha=alpha).fit(X, y).feature_log_prob_, np.asarray((X > 0).sum(0)).ravel()
 
 
 def split_evidence(logp, df, T, k):
@@ -214,10 +212,10 @@ def split_evidence(logp, df, T, k):
 
 
 def mapped(p, common, rare, logn):
+    """softmax(s(n) jll_common + r(n) jll_rare); with two parameters r = s (the plain length map)."""
     c = logn - 5.0
-    s = np.exp(p[0] + p[1] * c)[:, None] * common
-    s += (np.exp(p[2] + p[3] * c)[:, None] * rare) if len(p) == 4 else np.exp(p[0] + p[1] * c)[:, None] * rare
-    return softmax(s)
+    q = p if len(p) == 4 else [*p, *p]
+    return softmax(np.exp(q[0] + q[1] * c)[:, None] * common + np.exp(q[2] + q[3] * c)[:, None] * rare)
 
 
 def ece(P, truth, bins=10):

@@ -64,7 +64,8 @@ python3 - "$OUT" "$i" "$DEV" <<'PY'
 import json, sys
 out, n, dev_path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 dev = [json.loads(l) for l in open(dev_path) if l.strip()]
-opinion = {"op-ed", "personal-blog", "company-blog", "newsletter", "policy", "open-letter", "interview"}
+sys.path.insert(0, "bench")
+from argued import OPINION_GENRES as opinion
 argued = [r for r in dev if r["label"] in ("pro-open", "pro-closed") and r["genre"] in opinion]
 dev_lines = open(dev_path, encoding="utf-8").read().split("\n")
 
