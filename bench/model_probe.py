@@ -1,10 +1,9 @@
 #!/usr/bin/env python3
 """Model families beyond stance's own options, probed on exactly the shipped model's features.
 
-The features are rebuilt from the committed model's layout (`models/CURRENT`: tokenizer.json and the
-unigram, bigram and negation columns of model.json) the way `src/features.rs` builds them (binary,
-`[UNK]` never a feature, negation scope from trigger to ender), so scikit-learn sees the same matrix
-stance trains on. The script first checks that: MultinomialNB(alpha = the model's alpha) on it must
+The features are the committed model's own, rebuilt by bench/rebuilt_features.py the way
+`src/features.rs` builds them, so scikit-learn sees the same matrix stance trains on. The script
+first checks that: MultinomialNB(alpha = the model's alpha) on it must
 give the committed model's labels on the dev set (`stance classify --jsonl`, run by the caller and
 passed as --shipped). Then each family is scored on the dev set (macro-F1, argued opinion excerpts
 scored neutral, paired-bootstrap difference from the shipped labels) and by 5-fold cross-validation
@@ -19,19 +18,16 @@ Usage (bench/quality.sh probe runs it): model_probe.py --model models/<id> --dat
     --dev ../shared/realworld/dev.jsonl --shipped target/quality/probe-shipped.jsonl"""
 import argparse, json, pathlib, sys
 import numpy as np
-import scipy.sparse as sp
 from scipy.optimize import minimize
 from sklearn.feature_selection import chi2
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.model_selection import GroupKFold
 from sklearn.naive_bayes import MultinomialNB
-from tokenizers import Tokenizer
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from argued import OPINION_GENRES  # noqa: E402
-
-LABELS = ["neutral", "pro-closed", "pro-open"]
+from probe_metrics import coverage, ece, log_loss, softmax  # noqa: E402
+from rebuilt_features import LABELS, Rebuilt  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--model", required=True)
@@ -40,68 +36,12 @@ ap.add_argument("--dev", default="../shared/realworld/dev.jsonl")
 ap.add_argument("--shipped", required=True, help="stance classify --jsonl output for the dev set")
 a = ap.parse_args()
 
-model = pathlib.Path(a.model)
-tok = Tokenizer.from_file(str(model / "tokenizer.json"))
-spec = json.loads((model / "model.json").read_text())
-lay = spec["features"]
-uni = {t: i for i, t in enumerate(lay["unigrams"])}
-off = len(lay["unigrams"])
-bi = {(p[0], p[1]): off + i for i, p in enumerate(lay["bigrams"])}
-off += len(lay["bigrams"])
-neg = lay.get("negation") or {"triggers": [], "enders": [], "negated": []}
-negcol = {t: off + i for i, t in enumerate(neg["negated"])}
-triggers, enders = set(neg["triggers"]), set(neg["enders"])
-width = off + len(neg["negated"])
-
-
-def features(text):
-    ids = tok.encode(text, add_special_tokens=False).ids
-    out, negated = set(), False
-    for i, t in enumerate(ids):
-        if t != 0:
-            if t in enders:
-                negated = False
-            c = (negcol if negated else uni).get(t)
-            if c is not None:
-                out.add(c)
-            if t in triggers:
-                negated = True
-        if i > 0:
-            c = bi.get((ids[i - 1], t))
-            if c is not None:
-                out.add(c)
-    return out
-
-
-def matrix(texts):
-    rows, cols = [], []
-    for r, t in enumerate(texts):
-        f = features(t)
-        rows += [r] * len(f)
-        cols += sorted(f)
-    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(texts), width))
-
-
-root = pathlib.Path(a.data)
-manifest = [json.loads(l) for l in open(root / "manifest.jsonl") if l.strip()]
-X = matrix([(root / m["file"]).read_text() for m in manifest])
-y = np.array([LABELS.index(m["label"]) for m in manifest])
-groups = np.array([m["writer"] for m in manifest])
-dev = [json.loads(l) for l in open(a.dev) if l.strip()]
-dev = [d for d in dev if d["label"] in LABELS]
-DX = matrix([d["text"] for d in dev])
-dy = np.array([LABELS.index(d["label"]) for d in dev])
-argued = np.array([d["genre"] in OPINION_GENRES and d["label"] != "neutral" for d in dev])
+rb = Rebuilt(a.model, a.data, a.dev)
+X, y, groups, dev, DX, dy, argued, alpha = rb.X, rb.y, rb.groups, rb.dev, rb.DX, rb.dy, rb.argued, rb.alpha
 
 # `stance classify --jsonl` keeps each input line's fields and adds the score under "stance".
 scored = {r["id"]: r["stance"]["label"] for r in (json.loads(l) for l in open(a.shipped) if l.strip())}
 shipped_labels = np.array([LABELS.index(scored[d["id"]]) for d in dev])
-alpha = spec["alpha"]
-
-
-def softmax(s):
-    e = np.exp(s - s.max(1, keepdims=True))
-    return e / e.sum(1, keepdims=True)
 
 
 def mnb(alpha):
@@ -218,21 +158,6 @@ def mapped(p, common, rare, logn):
     return softmax(np.exp(q[0] + q[1] * c)[:, None] * common + np.exp(q[2] + q[3] * c)[:, None] * rare)
 
 
-def ece(P, truth, bins=10):
-    conf, right, total = P.max(1), P.argmax(1) == truth, 0.0
-    for i in range(bins):
-        m = (conf > i / bins) & (conf <= (i + 1) / bins) if i else conf <= 1 / bins
-        if m.any():
-            total += m.mean() * abs(right[m].mean() - conf[m].mean())
-    return total
-
-
-def coverage(P, truth):
-    order = np.argsort(-P.max(1), kind="stable")
-    right = (P.argmax(1) == truth)[order]
-    return [right[: int(round(len(truth) * q))].mean() for q in (0.3, 0.5)]
-
-
 print()
 print("| evidence scales (fitted on held-out writers) | out-of-fold log-loss | grouped CV macro-F1 | dev macro-F1 | dev log-loss | dev ECE | top 30% / 50% |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
@@ -250,5 +175,5 @@ for k in (None, 2, 5, 20):
     top = coverage(P, dy)
     name = "one scale (the length map)" if k is None else f"features in at most {k} documents scaled apart"
     print(f"| {name} | {fit.fun:.4f} | {f1_score(y, mapped(fit.x, oof_c, oof_r, oof_n).argmax(1), average='macro'):.3f} | "
-          f"{f1_score(dy, P.argmax(1), average='macro'):.3f} | {-np.mean(np.log(P[np.arange(len(dy)), dy])):.3f} | "
+          f"{f1_score(dy, P.argmax(1), average='macro'):.3f} | {log_loss(P, dy):.3f} | "
           f"{ece(P, dy):.3f} | {top[0]:.2f} / {top[1]:.2f} |", flush=True)

@@ -12,6 +12,8 @@
 #                               Dirichlet smoothing, two-stage NB, logistic regression, NB-weighted
 #                               logistic regression) on exactly the committed model's features, and
 #                               a table of rare-versus-common evidence scales (about a minute)
+#   bench/quality.sh influence  only bench/legacy_influence.py: each first-corpus piece's effect on
+#                               held-out writers, and the dev set without the harmful ones (seconds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEV=${DEV:-../shared/realworld/dev.jsonl}
@@ -29,6 +31,10 @@ if [ "${1:-}" = probe ]; then
   "$BIN" classify --jsonl "$DEV" > "$OUT/probe-shipped.jsonl"
   exec "$VENV/bin/python" bench/model_probe.py --model "models/$(cat models/CURRENT)" --data training-data \
     --dev "$DEV" --shipped "$OUT/probe-shipped.jsonl"
+fi
+if [ "${1:-}" = influence ]; then
+  exec "$VENV/bin/python" bench/legacy_influence.py --model "models/$(cat models/CURRENT)" --data training-data \
+    --dev "$DEV"
 fi
 
 # name|flags (on top of the shipped defaults)

@@ -1,0 +1,76 @@
+"""The committed model's exact feature matrix, rebuilt in Python for scikit-learn probes.
+
+The features are rebuilt from the committed model's layout (`models/CURRENT`: tokenizer.json and the
+unigram, bigram and negation columns of model.json) the way `src/features.rs` builds them (binary,
+`[UNK]` never a feature, negation scope from trigger to ender), so scikit-learn sees the matrix stance
+trains on. bench/model_probe.py checks the rebuild: MultinomialNB on it must give the committed
+model's labels on the dev set. Read by bench/model_probe.py and bench/legacy_influence.py."""
+import json
+import pathlib
+import sys
+
+import numpy as np
+import scipy.sparse as sp
+from tokenizers import Tokenizer
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from argued import OPINION_GENRES  # noqa: E402
+
+LABELS = ["neutral", "pro-closed", "pro-open"]
+
+
+class Rebuilt:
+    """The corpus (`X`, `y`, `groups`, `manifest`) and the dev set's on-topic excerpts (`dev`,
+    `DX`, `dy`, `argued`) as binary feature matrices over the committed model's columns."""
+
+    def __init__(self, model, data, dev):
+        model = pathlib.Path(model)
+        self.tok = Tokenizer.from_file(str(model / "tokenizer.json"))
+        spec = json.loads((model / "model.json").read_text())
+        self.alpha = spec["alpha"]
+        lay = spec["features"]
+        self.uni = {t: i for i, t in enumerate(lay["unigrams"])}
+        off = len(lay["unigrams"])
+        self.bi = {(p[0], p[1]): off + i for i, p in enumerate(lay["bigrams"])}
+        off += len(lay["bigrams"])
+        neg = lay.get("negation") or {"triggers": [], "enders": [], "negated": []}
+        self.negcol = {t: off + i for i, t in enumerate(neg["negated"])}
+        self.triggers, self.enders = set(neg["triggers"]), set(neg["enders"])
+        self.width = off + len(neg["negated"])
+
+        root = pathlib.Path(data)
+        self.manifest = [json.loads(l) for l in open(root / "manifest.jsonl") if l.strip()]
+        self.X = self.matrix([(root / m["file"]).read_text() for m in self.manifest])
+        self.y = np.array([LABELS.index(m["label"]) for m in self.manifest])
+        self.groups = np.array([m["writer"] for m in self.manifest])
+        rows = [json.loads(l) for l in open(dev) if l.strip()]
+        self.dev = [d for d in rows if d["label"] in LABELS]
+        self.DX = self.matrix([d["text"] for d in self.dev])
+        self.dy = np.array([LABELS.index(d["label"]) for d in self.dev])
+        self.argued = np.array([d["genre"] in OPINION_GENRES and d["label"] != "neutral" for d in self.dev])
+
+    def features(self, text):
+        ids = self.tok.encode(text, add_special_tokens=False).ids
+        out, negated = set(), False
+        for i, t in enumerate(ids):
+            if t != 0:
+                if t in self.enders:
+                    negated = False
+                c = (self.negcol if negated else self.uni).get(t)
+                if c is not None:
+                    out.add(c)
+                if t in self.triggers:
+                    negated = True
+            if i > 0:
+                c = self.bi.get((ids[i - 1], t))
+                if c is not None:
+                    out.add(c)
+        return out
+
+    def matrix(self, texts):
+        rows, cols = [], []
+        for r, t in enumerate(texts):
+            f = self.features(t)
+            rows += [r] * len(f)
+            cols += sorted(f)
+        return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(texts), self.width))
