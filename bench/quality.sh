@@ -47,6 +47,8 @@ CANDIDATES=(
   "minimum document frequency 2|--min-df 2"
   "stop-word rule|--stop-words true"
   "complement NB + TF-IDF + L2|--variant complement --tfidf true --l2-norm true"
+  "length map without offsets (the previous default)|--calibration length"
+  "offsets fitted on every piece, singleton groups included|--calibrate-singletons true"
   "temperature calibration|--calibration temperature"
 )
 [ "${1:-}" = shipped ] && CANDIDATES=("shipped|")

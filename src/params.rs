@@ -58,9 +58,21 @@ pub struct TrainParams {
     /// How raw log-likelihoods become probabilities.
     #[serde(default)]
     pub calibration: Method,
+    /// The relevance head's map; `None` (artifacts from before the option): the same as
+    /// `calibration`. Per-class offsets move the on-topic/off-topic line that the relevance
+    /// threshold was chosen for, so by default this head keeps the length map.
+    #[serde(default)]
+    pub relevance_calibration: Option<Method>,
     /// Folds of the out-of-fold predictions the calibration is fitted on.
     #[serde(default = "five")]
     pub calibration_folds: usize,
+    /// Fit the stance calibration also on documents alone in their group. A group of one
+    /// usually means the writer was not recorded (the first corpus's pieces are each their own
+    /// group), so a model trained on that writer's other pieces may have made its held-out
+    /// prediction, which then looks surer than held-out writing is. Absent in artifacts from
+    /// before the option, which fitted on every document: true.
+    #[serde(default = "yes")]
+    pub calibrate_singletons: bool,
     /// Manifest field whose values are kept in one fold (empty: stratified folds).
     #[serde(default = "writer")]
     pub group_by: String,
@@ -108,8 +120,10 @@ impl Default for TrainParams {
             l2_norm: false,
             weight_norm: false,
             fit_prior: true,
-            calibration: Method::Length,
+            calibration: Method::Vector,
+            relevance_calibration: Some(Method::Length),
             calibration_folds: 5,
+            calibrate_singletons: false,
             group_by: writer(),
             seed: seed(),
         }
@@ -123,6 +137,13 @@ pub struct CheckedParams(TrainParams);
 impl CheckedParams {
     pub fn get(&self) -> &TrainParams {
         &self.0
+    }
+}
+
+impl TrainParams {
+    /// The relevance head's calibration method.
+    pub fn relevance_method(&self) -> Method {
+        self.relevance_calibration.unwrap_or(self.calibration)
     }
 }
 
@@ -153,7 +174,9 @@ impl TrainParams {
                 reason: "must be at least 1".into(),
             });
         }
-        if self.calibration != Method::None && self.calibration_folds < 2 {
+        if (self.calibration != Method::None || self.relevance_method() != Method::None)
+            && self.calibration_folds < 2
+        {
             return Err(StanceError::Param {
                 name: "calibration-folds",
                 reason: format!(

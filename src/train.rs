@@ -5,6 +5,7 @@
 //! maps are then fitted on out-of-fold predictions ([`out_of_fold`]): each fold trains its own
 //! tokenizer and models without the held-out writers.
 
+use std::collections::HashMap;
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
@@ -55,6 +56,38 @@ pub struct OutOfFold {
     pub folds: usize,
     /// Whether the folds kept groups together (false: stratified).
     pub grouped: bool,
+    /// Per stance document: whether it shares its group with another document (always false
+    /// when the folds are stratified).
+    pub in_shared_group: Vec<bool>,
+}
+
+impl OutOfFold {
+    /// The stance samples the calibration is fitted on: with grouped folds and
+    /// `calibrate_singletons` off, only documents whose group holds other documents too, so that
+    /// every sample comes from a writer held out whole. Falls back to every sample (with a
+    /// warning) when fewer than a third of them qualify, so a corpus grouped by a field that is
+    /// unique per document still gets a calibration.
+    pub fn stance_calibration_samples(&self, p: &TrainParams) -> Vec<Sample> {
+        if p.calibrate_singletons || !self.grouped {
+            return self.stance.clone();
+        }
+        let kept: Vec<Sample> = self
+            .stance
+            .iter()
+            .zip(&self.in_shared_group)
+            .filter(|(_, &shared)| shared)
+            .map(|(s, _)| s.clone())
+            .collect();
+        if kept.len() * 3 < self.stance.len() {
+            tracing::warn!(
+                kept = kept.len(),
+                documents = self.stance.len(),
+                "few documents share a group with others: calibrating on every document"
+            );
+            return self.stance.clone();
+        }
+        kept
+    }
 }
 
 /// Trains the tokenizer, both heads and their calibration.
@@ -67,7 +100,7 @@ pub fn train(
     let start = Instant::now();
     let p = params.get();
     let mut model = fit(stance, offtopic, p, progress)?;
-    if p.calibration != Method::None {
+    if p.calibration != Method::None || (offtopic.is_some() && p.relevance_method() != Method::None) {
         let oof = out_of_fold(
             stance,
             offtopic,
@@ -76,10 +109,13 @@ pub fn train(
             &p.group_by,
             p.seed,
         )?;
-        model.stance.calibration =
-            Calibration::fit(p.calibration, &oof.stance, stance.labels().len());
+        model.stance.calibration = Calibration::fit(
+            p.calibration,
+            &oof.stance_calibration_samples(p),
+            stance.labels().len(),
+        );
         if let Some(r) = &mut model.relevance {
-            r.calibration = Calibration::fit(p.calibration, &oof.relevance, 2);
+            r.calibration = Calibration::fit(p.relevance_method(), &oof.relevance, 2);
         }
     }
     model.elapsed = start.elapsed();
@@ -218,6 +254,10 @@ fn fit_head(
     })
 }
 
+/// The folds of [`assign_folds`], and per stance document whether its group holds another
+/// document (`None` when the folds are stratified).
+type Assigned = (Vec<usize>, Option<Vec<bool>>);
+
 /// Fold of every document: stance documents first, then off-topic ones. Groups (a manifest
 /// field) stay in one fold when every document has one; otherwise folds are stratified.
 fn assign_folds(
@@ -227,7 +267,7 @@ fn assign_folds(
     k: usize,
     group_by: &str,
     seed: u64,
-) -> Result<(Vec<usize>, bool)> {
+) -> Result<Assigned> {
     let n_stance_labels = stance.labels().len();
     let mut labels: Vec<usize> = stance_labels.to_vec();
     if let Some((_, l)) = offtopic {
@@ -251,12 +291,20 @@ fn assign_folds(
             }
         }
         if let Some(g) = groups {
-            return Ok((group_folds(&g, k, seed)?, true));
+            let mut size: HashMap<&str, usize> = HashMap::new();
+            for key in &g {
+                *size.entry(key.as_str()).or_default() += 1;
+            }
+            let shared = g[..stance_labels.len()]
+                .iter()
+                .map(|key| size[key.as_str()] > 1)
+                .collect();
+            return Ok((group_folds(&g, k, seed)?, Some(shared)));
         }
     }
     Ok((
         stratified_folds(&labels, n_stance_labels + 1, k, seed),
-        false,
+        None,
     ))
 }
 
@@ -289,7 +337,7 @@ pub fn out_of_fold(
         Some(o) => o.label_list()?,
         None => Vec::new(),
     };
-    let (folds, grouped) = assign_folds(
+    let (folds, shared) = assign_folds(
         stance,
         &stance_labels,
         offtopic.map(|o| (o, off_labels.as_slice())),
@@ -367,10 +415,11 @@ pub fn out_of_fold(
         Vec::new()
     };
     Ok(OutOfFold {
+        grouped: shared.is_some(),
+        in_shared_group: shared.unwrap_or_else(|| vec![false; stance.len()]),
         stance,
         relevance,
         folds: k,
-        grouped,
     })
 }
 
@@ -483,5 +532,46 @@ mod tests {
         .unwrap();
         let e = fit(&c, None, p.get(), None).err().unwrap().to_string();
         assert!(e.contains("vocabulary is empty"), "{e}");
+    }
+
+    fn oof(shared: &[bool], grouped: bool) -> OutOfFold {
+        OutOfFold {
+            stance: shared
+                .iter()
+                .enumerate()
+                .map(|(i, _)| Sample {
+                    jll: vec![i as f64, 0.0],
+                    evidence: i,
+                    truth: i % 2,
+                })
+                .collect(),
+            relevance: Vec::new(),
+            folds: 2,
+            grouped,
+            in_shared_group: shared.to_vec(),
+        }
+    }
+
+    #[test]
+    fn calibration_leaves_out_documents_alone_in_their_group() {
+        let p = TrainParams::default();
+        assert!(!p.calibrate_singletons);
+        let o = oof(&[true, false, true, true, false, true], true);
+        let kept: Vec<usize> = o
+            .stance_calibration_samples(&p)
+            .iter()
+            .map(|s| s.evidence)
+            .collect();
+        assert_eq!(kept, [0, 2, 3, 5]);
+        // Asked to, or with stratified folds, every document counts.
+        let all = TrainParams {
+            calibrate_singletons: true,
+            ..TrainParams::default()
+        };
+        assert_eq!(o.stance_calibration_samples(&all).len(), 6);
+        assert_eq!(oof(&[false; 6], false).stance_calibration_samples(&p).len(), 6);
+        // Fewer than a third in shared groups: a grouping unique per document, so all count.
+        let sparse = oof(&[true, false, false, false, false, false, false], true);
+        assert_eq!(sparse.stance_calibration_samples(&p).len(), 7);
     }
 }

@@ -112,9 +112,18 @@ pub struct HyperParams {
     /// How raw log-likelihoods become probabilities (fitted on out-of-fold predictions).
     #[arg(long, env = "STANCE_CALIBRATION", value_enum, default_value_t = TrainParams::default().calibration)]
     pub calibration: Method,
+    /// The relevance head's calibration (per-class offsets would move the line the relevance
+    /// threshold was chosen for).
+    #[arg(long, env = "STANCE_RELEVANCE_CALIBRATION", value_enum, default_value_t = TrainParams::default().relevance_method())]
+    pub relevance_calibration: Method,
     /// Folds of the out-of-fold predictions the calibration is fitted on.
     #[arg(long, env = "STANCE_CALIBRATION_FOLDS", default_value_t = TrainParams::default().calibration_folds)]
     pub calibration_folds: usize,
+    /// Fit the stance calibration also on documents alone in their --group-by group (false: only
+    /// on documents whose group was held out with its other pieces; a group of one usually
+    /// means the writer was not recorded).
+    #[arg(long, env = "STANCE_CALIBRATE_SINGLETONS", default_value_t = TrainParams::default().calibrate_singletons, action = ArgAction::Set)]
+    pub calibrate_singletons: bool,
     /// Manifest field kept within one fold (calibration and --folds); "" for stratified folds.
     #[arg(long, env = "STANCE_GROUP_BY", default_value_t = TrainParams::default().group_by)]
     pub group_by: String,
@@ -142,7 +151,9 @@ impl HyperParams {
             weight_norm: self.weight_norm,
             fit_prior: self.fit_prior,
             calibration: self.calibration,
+            relevance_calibration: Some(self.relevance_calibration),
             calibration_folds: self.calibration_folds,
+            calibrate_singletons: self.calibrate_singletons,
             group_by: self.group_by.clone(),
             seed: self.seed,
         }
