@@ -35,6 +35,16 @@ pub struct Calibration {
     /// Per-class offsets, empty unless `method` is `vector`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bias: Vec<f64>,
+    /// The smallest evidence count among the documents the map was fitted on: a shorter text
+    /// is scaled as if it had this many, because the fitted slope says nothing about lengths it
+    /// never saw, and extrapolating it gives a two-word text a larger per-feature scale than any
+    /// fitted document (0 in artifacts from before the field: no floor).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub evidence_floor: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// One out-of-fold prediction: the raw joint log-likelihoods, the evidence count and the truth.
@@ -58,11 +68,13 @@ impl Calibration {
             log_scale: 0.0,
             length_slope: 0.0,
             bias: Vec::new(),
+            evidence_floor: 0,
         }
     }
 
     fn scale(&self, evidence: usize) -> f64 {
-        (self.log_scale + self.length_slope * (1.0 + evidence as f64).ln()).exp()
+        let n = evidence.max(self.evidence_floor);
+        (self.log_scale + self.length_slope * (1.0 + n as f64).ln()).exp()
     }
 
     /// Calibrated log-odds of each class (before the softmax), shifted so the largest raw value
@@ -127,6 +139,11 @@ impl Calibration {
                 vec![0.0; n_classes]
             } else {
                 Vec::new()
+            },
+            evidence_floor: if with_slope {
+                samples.iter().map(|s| s.evidence).min().unwrap_or(0)
+            } else {
+                0
             },
         };
         // Start from the best single temperature on a coarse grid: the raw scale is often
@@ -213,7 +230,7 @@ fn gradient(cal: &Calibration, samples: &[Sample], slope: bool, bias: bool) -> V
     let mut g = vec![0.0; 2 + k];
     for s in samples {
         let m = s.jll.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let l = (1.0 + s.evidence as f64).ln();
+        let l = (1.0 + s.evidence.max(cal.evidence_floor) as f64).ln();
         let scale = cal.scale(s.evidence);
         let z = cal.logits(&s.jll, s.evidence);
         let lse = log_sum_exp(&z);
@@ -313,6 +330,7 @@ mod tests {
                     log_scale: i as f64 * 0.1,
                     length_slope: j as f64 * 0.05,
                     bias: Vec::new(),
+                    evidence_floor: cal.evidence_floor,
                 };
                 let l = trial.log_loss(&s);
                 if l < grid_best.0 {
@@ -341,9 +359,31 @@ mod tests {
             log_scale: 3.0,
             length_slope: 0.5,
             bias: Vec::new(),
+            evidence_floor: 0,
         };
         let p = cal.probabilities(&[-1.0e300, 0.0, -5.0e9], 10_000_000);
         assert!(p.iter().all(|v| v.is_finite()));
         assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
     }
+
+    #[test]
+    fn texts_shorter_than_any_fitted_one_are_scaled_at_the_floor() {
+        let s = length_samples();
+        let cal = Calibration::fit(Method::Length, &s, 3);
+        let shortest = s.iter().map(|x| x.evidence).min().unwrap();
+        assert_eq!(cal.evidence_floor, shortest);
+        assert!(cal.length_slope < 0.0, "{cal:?}");
+        // Below the floor the scale stops growing: a 2-feature text is scaled like the shortest
+        // fitted document, not by the extrapolated slope.
+        assert_eq!(cal.scale(2), cal.scale(shortest));
+        assert!(cal.scale(shortest + 100) < cal.scale(shortest));
+        let unfloored = Calibration {
+            evidence_floor: 0,
+            ..cal.clone()
+        };
+        assert!(unfloored.scale(2) > cal.scale(2));
+        // A temperature has no length term and no floor.
+        assert_eq!(Calibration::fit(Method::Temperature, &s, 3).evidence_floor, 0);
+    }
 }
+
