@@ -37,6 +37,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--model", required=True)
 ap.add_argument("--data", default="training-data")
 ap.add_argument("--dev", default="../shared/realworld/dev.jsonl")
+ap.add_argument("--write-harmful", metavar="FILE", help="also write the harmful pieces' paths, one per line")
 a = ap.parse_args()
 
 rb = Rebuilt(a.model, a.data, a.dev)
@@ -109,6 +110,8 @@ ranked = L[np.argsort(effect[L], kind="stable")]
 print(f"legacy pieces: {len(L)}; harmful on held-out writers (removal lowers their loss in every fold): "
       f"{len(harmful)} ({', '.join(f'{LABELS[c]} {n}' for c, n in sorted(Counter(y[harmful]).items()))})")
 print("most harmful: " + ", ".join(rb.manifest[i]["file"] for i in ranked[:5]))
+if a.write_harmful:
+    pathlib.Path(a.write_harmful).write_text("".join(rb.manifest[i]["file"] + "\n" for i in harmful))
 print()
 
 s_dev = scale(p, log_n(DX))

@@ -5,7 +5,7 @@ The features are the committed model's own, rebuilt by bench/rebuilt_features.py
 `src/features.rs` builds them, so scikit-learn sees the same matrix stance trains on. The script
 first checks that: MultinomialNB(alpha = the model's alpha) on it must
 give the committed model's labels on the dev set (`stance classify --jsonl`, run by the caller and
-passed as --shipped). Then each family is scored on the dev set (macro-F1, argued opinion excerpts
+passed as --shipped), and with the committed calibration map its probabilities. Then each family is scored on the dev set (macro-F1, argued opinion excerpts
 scored neutral, paired-bootstrap difference from the shipped labels) and by 5-fold cross-validation
 grouped by writer (GroupKFold, the first corpus's pieces each their own group). A second table asks
 how much weight rare features' evidence deserves: it fits the length map with a separate scale for
@@ -40,8 +40,9 @@ rb = Rebuilt(a.model, a.data, a.dev)
 X, y, groups, dev, DX, dy, argued, alpha = rb.X, rb.y, rb.groups, rb.dev, rb.DX, rb.dy, rb.argued, rb.alpha
 
 # `stance classify --jsonl` keeps each input line's fields and adds the score under "stance".
-scored = {r["id"]: r["stance"]["label"] for r in (json.loads(l) for l in open(a.shipped) if l.strip())}
-shipped_labels = np.array([LABELS.index(scored[d["id"]]) for d in dev])
+scored = {r["id"]: r["stance"] for r in (json.loads(l) for l in open(a.shipped) if l.strip())}
+shipped_labels = np.array([LABELS.index(scored[d["id"]]["label"]) for d in dev])
+shipped_probs = np.array([[scored[d["id"]]["scores"][l] for l in LABELS] for d in dev])
 
 
 def mnb(alpha):
@@ -101,17 +102,27 @@ def two_stage(alpha_argued, alpha_side):
     return fit
 
 
-# The check: this matrix and MultinomialNB reproduce the committed model's dev labels.
-mine = mnb(alpha)(X, y, DX).argmax(1)
-agree = int((mine == shipped_labels).sum())
-if agree != len(dy):
+def shipped(X, y, T):
+    """MultinomialNB with the committed model's calibration map (its per-class offsets can change
+    a label; in grouped CV the full-corpus map is applied to every fold)."""
+    m = MultinomialNB(alpha=alpha).fit(X, y)
+    return rb.calibrated(np.asarray(T @ m.feature_log_prob_.T) + m.class_log_prior_, T)
+
+
+# The check: this matrix, MultinomialNB and the map reproduce the committed model's dev scores.
+mine = shipped(X, y, DX)
+agree = int((mine.argmax(1) == shipped_labels).sum())
+gap = float(np.abs(mine - shipped_probs).max())
+if agree != len(dy) or gap > 1e-6:
     sys.exit(f"model_probe.py: MultinomialNB on the rebuilt features agrees with the committed model "
-             f"on {agree} of {len(dy)} dev excerpts; the feature rebuild no longer matches src/features.rs")
+             f"on {agree} of {len(dy)} dev excerpts (largest probability difference {gap:.2g}); the feature "
+             f"rebuild no longer matches src/features.rs or the map src/calibration.rs")
 
 rng = np.random.default_rng(42)
 resamples = [rng.integers(0, len(dy), len(dy)) for _ in range(1000)]
 base_f1 = f1_score(dy, shipped_labels, average="macro")
-families = [(f"MultinomialNB alpha {alpha:g} (the shipped model)", mnb(alpha))]
+families = [(f"MultinomialNB alpha {alpha:g} with the calibration map (the shipped model)", shipped),
+            (f"MultinomialNB alpha {alpha:g} without the map's offsets", mnb(alpha))]
 families += [(f"chi-squared top {k} features", chi2_top(k)) for k in (5000, 20000)]
 families += [(f"Dirichlet smoothing mu {mu:g}", dirichlet(mu)) for mu in (1e4, 1e5)]
 families += [(f"two-stage NB (argued alpha {a1:g}, side alpha {alpha:g})", two_stage(a1, alpha)) for a1 in (0.05, 0.1)]

@@ -28,6 +28,7 @@ class Rebuilt:
         self.tok = Tokenizer.from_file(str(model / "tokenizer.json"))
         spec = json.loads((model / "model.json").read_text())
         self.alpha = spec["alpha"]
+        self.calibration = spec.get("calibration") or {"method": "none"}
         lay = spec["features"]
         self.uni = {t: i for i, t in enumerate(lay["unigrams"])}
         off = len(lay["unigrams"])
@@ -48,6 +49,19 @@ class Rebuilt:
         self.DX = self.matrix([d["text"] for d in self.dev])
         self.dy = np.array([LABELS.index(d["label"]) for d in self.dev])
         self.argued = np.array([d["genre"] in OPINION_GENRES and d["label"] != "neutral" for d in self.dev])
+
+    def calibrated(self, J, T):
+        """The committed model's probabilities from joint log-likelihoods `J` of the rows of `T`:
+        its calibration map, `softmax(s(max(n, floor)) (J - max J) + bias)` with `n` the row's
+        distinct known features (`src/calibration.rs`)."""
+        c = self.calibration
+        J = J - J.max(1, keepdims=True)
+        if c.get("method", "none") != "none":
+            n = np.maximum(np.asarray((T > 0).sum(1)).ravel(), c.get("evidence_floor", 0))
+            J = np.exp(c["log_scale"] + c["length_slope"] * np.log1p(n))[:, None] * J
+            J = J + np.array(c.get("bias") or [0.0] * J.shape[1])
+        e = np.exp(J - J.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
 
     def features(self, text):
         ids = self.tok.encode(text, add_special_tokens=False).ids
