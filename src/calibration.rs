@@ -383,7 +383,9 @@ mod tests {
         };
         assert!(unfloored.scale(2) > cal.scale(2));
         // A temperature has no length term and no floor.
-        assert_eq!(Calibration::fit(Method::Temperature, &s, 3).evidence_floor, 0);
+        assert_eq!(
+            Calibration::fit(Method::Temperature, &s, 3).evidence_floor,
+            0
+        );
     }
 }
-

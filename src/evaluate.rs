@@ -409,7 +409,11 @@ pub fn cross_validate(
             .collect();
         Report::from_predictions(labels, &truth, &probs)
     };
-    let cal = Calibration::fit(p.calibration, &oof.stance_calibration_samples(p), labels.len());
+    let cal = Calibration::fit(
+        p.calibration,
+        &oof.stance_calibration_samples(p),
+        labels.len(),
+    );
     let relevance = (!oof.relevance.is_empty()).then(|| {
         let rcal = Calibration::fit(p.relevance_method(), &oof.relevance, 2);
         report(

@@ -100,7 +100,8 @@ pub fn train(
     let start = Instant::now();
     let p = params.get();
     let mut model = fit(stance, offtopic, p, progress)?;
-    if p.calibration != Method::None || (offtopic.is_some() && p.relevance_method() != Method::None) {
+    if p.calibration != Method::None || (offtopic.is_some() && p.relevance_method() != Method::None)
+    {
         let oof = out_of_fold(
             stance,
             offtopic,
@@ -569,7 +570,10 @@ mod tests {
             ..TrainParams::default()
         };
         assert_eq!(o.stance_calibration_samples(&all).len(), 6);
-        assert_eq!(oof(&[false; 6], false).stance_calibration_samples(&p).len(), 6);
+        assert_eq!(
+            oof(&[false; 6], false).stance_calibration_samples(&p).len(),
+            6
+        );
         // Fewer than a third in shared groups: a grouping unique per document, so all count.
         let sparse = oof(&[true, false, false, false, false, false, false], true);
         assert_eq!(sparse.stance_calibration_samples(&p).len(), 7);
