@@ -30,7 +30,7 @@ from sklearn.model_selection import GroupKFold
 from sklearn.naive_bayes import MultinomialNB
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from probe_metrics import coverage, ece, log_loss, softmax  # noqa: E402
+from probe_metrics import coverage, ece, length_scale, log_evidence, log_loss, softmax  # noqa: E402
 from rebuilt_features import LABELS, Rebuilt  # noqa: E402
 
 ap = argparse.ArgumentParser()
@@ -47,15 +47,6 @@ V = X.shape[1]
 folds = list(GroupKFold(5).split(X, y, groups))
 
 
-def log_n(T):
-    return np.log1p(np.asarray((T > 0).sum(1)).ravel())
-
-
-def scale(p, ln):
-    """The length map's temperature s(n) = exp(p0 + p1 (ln(1 + n) - 5))."""
-    return np.exp(p[0] + p[1] * (ln - 5.0))
-
-
 def jll(Xt, yt, T):
     m = MultinomialNB(alpha=alpha).fit(Xt, yt)
     return np.asarray(T @ m.feature_log_prob_.T) + m.class_log_prior_
@@ -65,8 +56,8 @@ def jll(Xt, yt, T):
 oof = np.zeros((len(y), 3))
 for tr, te in folds:
     oof[te] = jll(X[tr], y[tr], X[te])
-ln_all = log_n(X)
-p = minimize(lambda q: log_loss(softmax(scale(q, ln_all)[:, None] * oof), y), [0.0, 0.0], method="Nelder-Mead").x
+ln_all = log_evidence(X)
+p = minimize(lambda q: log_loss(softmax(length_scale(q, ln_all)[:, None] * oof), y), [0.0, 0.0], method="Nelder-Mead").x
 
 
 def losses(J, s, truth):
@@ -88,7 +79,7 @@ for tr, te in folds:
     prior = np.log(docs / docs.sum())
     T = X[te].tocsc()
     length = np.asarray(T.sum(1)).ravel()
-    s = scale(p, log_n(X[te]))
+    s = length_scale(p, log_evidence(X[te]))
     J = np.asarray(T @ logp.T) + prior
     base = losses(J, s, y[te])
     for i in tr[legacy[tr]]:
@@ -114,7 +105,7 @@ if a.write_harmful:
     pathlib.Path(a.write_harmful).write_text("".join(rb.manifest[i]["file"] + "\n" for i in harmful))
 print()
 
-s_dev = scale(p, log_n(DX))
+s_dev = length_scale(p, log_evidence(DX))
 
 
 def dev_row(name, keep):

@@ -26,7 +26,7 @@ from sklearn.model_selection import GroupKFold
 from sklearn.naive_bayes import MultinomialNB
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from probe_metrics import coverage, ece, log_loss, softmax  # noqa: E402
+from probe_metrics import coverage, ece, length_scale, log_evidence, log_loss, softmax  # noqa: E402
 from rebuilt_features import LABELS, Rebuilt  # noqa: E402
 
 ap = argparse.ArgumentParser()
@@ -159,14 +159,13 @@ def fitted_log_probs(X, y):
 def split_evidence(logp, df, T, k):
     rare = (df <= k).astype(float)
     return (np.asarray(T.multiply(1 - rare).tocsr() @ logp.T), np.asarray(T.multiply(rare).tocsr() @ logp.T),
-            np.log1p(np.asarray((T > 0).sum(1)).ravel()))
+            log_evidence(T))
 
 
 def mapped(p, common, rare, logn):
     """softmax(s(n) jll_common + r(n) jll_rare); with two parameters r = s (the plain length map)."""
-    c = logn - 5.0
     q = p if len(p) == 4 else [*p, *p]
-    return softmax(np.exp(q[0] + q[1] * c)[:, None] * common + np.exp(q[2] + q[3] * c)[:, None] * rare)
+    return softmax(length_scale(q[:2], logn)[:, None] * common + length_scale(q[2:], logn)[:, None] * rare)
 
 
 print()

@@ -8,6 +8,18 @@ def softmax(s):
     return e / e.sum(1, keepdims=True)
 
 
+def log_evidence(T):
+    """ln(1 + n) per row of a feature matrix, `n` its distinct features (the length map's input)."""
+    return np.log1p(np.asarray((T > 0).sum(1)).ravel())
+
+
+def length_scale(q, logn):
+    """The probes' length map: s(n) = exp(q0 + q1 (ln(1 + n) - 5)), centred so the two parameters
+    are not collinear for the optimiser (stance's own map, with its floor, is
+    Rebuilt.calibrated)."""
+    return np.exp(q[0] + q[1] * (logn - 5.0))
+
+
 def log_loss(P, truth):
     return float(-np.mean(np.log(P[np.arange(len(truth)), truth])))
 

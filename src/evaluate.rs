@@ -424,7 +424,7 @@ pub fn cross_validate(
     });
     Ok(CvReport {
         folds: oof.folds,
-        grouped: oof.grouped,
+        grouped: oof.grouped(),
         raw: report(&oof.stance, &Calibration::identity(), &labels),
         calibrated: report(&oof.stance, &cal, &labels),
         relevance,

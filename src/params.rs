@@ -145,9 +145,7 @@ impl TrainParams {
     pub fn relevance_method(&self) -> Method {
         self.relevance_calibration.unwrap_or(self.calibration)
     }
-}
 
-impl TrainParams {
     /// Validates every field, naming the first one out of range.
     pub fn check(self) -> Result<CheckedParams> {
         if !(self.alpha.is_finite() && self.alpha > 0.0) {

@@ -54,27 +54,34 @@ pub struct OutOfFold {
     /// Stance documents (truth `on-topic`) then off-topic documents (truth `off-topic`).
     pub relevance: Vec<Sample>,
     pub folds: usize,
-    /// Whether the folds kept groups together (false: stratified).
-    pub grouped: bool,
-    /// Per stance document: whether it shares its group with another document (always false
-    /// when the folds are stratified).
-    pub in_shared_group: Vec<bool>,
+    /// With grouped folds, per stance document whether its group holds another document;
+    /// `None` when the folds are stratified.
+    pub in_shared_group: Option<Vec<bool>>,
 }
 
 impl OutOfFold {
+    /// Whether the folds kept groups together (false: stratified).
+    pub fn grouped(&self) -> bool {
+        self.in_shared_group.is_some()
+    }
+
     /// The stance samples the calibration is fitted on: with grouped folds and
     /// `calibrate_singletons` off, only documents whose group holds other documents too, so that
     /// every sample comes from a writer held out whole. Falls back to every sample (with a
     /// warning) when fewer than a third of them qualify, so a corpus grouped by a field that is
     /// unique per document still gets a calibration.
     pub fn stance_calibration_samples(&self, p: &TrainParams) -> Vec<Sample> {
-        if p.calibrate_singletons || !self.grouped {
+        let Some(shared) = self
+            .in_shared_group
+            .as_ref()
+            .filter(|_| !p.calibrate_singletons)
+        else {
             return self.stance.clone();
-        }
+        };
         let kept: Vec<Sample> = self
             .stance
             .iter()
-            .zip(&self.in_shared_group)
+            .zip(shared)
             .filter(|(_, &shared)| shared)
             .map(|(s, _)| s.clone())
             .collect();
@@ -338,7 +345,7 @@ pub fn out_of_fold(
         Some(o) => o.label_list()?,
         None => Vec::new(),
     };
-    let (folds, shared) = assign_folds(
+    let (folds, in_shared_group) = assign_folds(
         stance,
         &stance_labels,
         offtopic.map(|o| (o, off_labels.as_slice())),
@@ -416,8 +423,7 @@ pub fn out_of_fold(
         Vec::new()
     };
     Ok(OutOfFold {
-        grouped: shared.is_some(),
-        in_shared_group: shared.unwrap_or_else(|| vec![false; stance.len()]),
+        in_shared_group,
         stance,
         relevance,
         folds: k,
@@ -548,8 +554,7 @@ mod tests {
                 .collect(),
             relevance: Vec::new(),
             folds: 2,
-            grouped,
-            in_shared_group: shared.to_vec(),
+            in_shared_group: grouped.then(|| shared.to_vec()),
         }
     }
 
