@@ -13,6 +13,7 @@ pub mod features;
 pub mod fit;
 pub mod fsutil;
 pub mod head;
+pub mod hierarchical;
 pub mod leakage;
 pub mod manifest;
 pub mod model;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::error::{Result, StanceError};
+use crate::hierarchical::{self, Pooled};
 
 /// One class's histogram, as linfa keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,6 +75,11 @@ pub enum Variant {
     /// class is scored by how unlike the *other* classes' counts the document is, which is
     /// steadier when classes differ in size or in how much their documents say.
     Complement,
+    /// The multinomial model averaged in log-probability with a two-stage one that decides
+    /// `neutral` or argued first (the other labels' counts pooled) and then the side
+    /// (`src/hierarchical.rs`): arguing vocabulary both sides share counts fully for "argued".
+    /// Needs a label named `neutral` and at least two others.
+    Hierarchical,
 }
 
 /// How a model turns counts into per-feature weights: the part of `model.json` that is not
@@ -111,6 +117,8 @@ pub struct NbModel {
     log_prob: Vec<f64>,
     /// Log-likelihood ratio of each feature for each class against the mean of the others.
     llr: Vec<f64>,
+    /// The hierarchical variant's pooled class (`None` for the other variants).
+    pooled: Option<Pooled>,
 }
 
 /// `ln(sum(exp(x)))` without overflow or underflow.
@@ -209,15 +217,21 @@ impl NbModel {
         }
         let k = classes.len();
         let log_prior = match rule.variant {
-            Variant::Multinomial if rule.fit_prior => {
+            Variant::Multinomial | Variant::Hierarchical if rule.fit_prior => {
                 classes.iter().map(|c| c.prior.ln()).collect()
             }
-            Variant::Multinomial => vec![-(k as f64).ln(); k],
+            Variant::Multinomial | Variant::Hierarchical => vec![-(k as f64).ln(); k],
             // scikit-learn's ComplementNB adds no prior when there are two or more classes.
             Variant::Complement => vec![0.0; k],
         };
+        let pooled = match rule.variant {
+            Variant::Hierarchical => Some(Pooled::new(&classes, alpha, rule.fit_prior)?),
+            _ => None,
+        };
         let table = match rule.variant {
-            Variant::Multinomial => classes.iter().map(|c| c.feature_log_prob.clone()).collect(),
+            Variant::Multinomial | Variant::Hierarchical => {
+                classes.iter().map(|c| c.feature_log_prob.clone()).collect()
+            }
             Variant::Complement => complement_weights(&classes, alpha, rule.weight_norm),
         };
         let mut log_prob = vec![0.0; n_features * k];
@@ -231,13 +245,26 @@ impl NbModel {
                 others.clear();
                 others.extend((0..k).filter(|&o| o != ci).map(|o| table[o][f]));
                 let mean_others = match rule.variant {
-                    Variant::Multinomial => log_sum_exp(&others) - ((k - 1) as f64).ln(),
+                    Variant::Multinomial | Variant::Hierarchical => {
+                        log_sum_exp(&others) - ((k - 1) as f64).ln()
+                    }
                     Variant::Complement => others.iter().sum::<f64>() / (k - 1) as f64,
                 };
                 llr[f * k + ci] = table[ci][f] - mean_others;
             }
         }
-        if log_prob.iter().any(|v| !v.is_finite()) {
+        if let Some(p) = &pooled {
+            for f in 0..n_features {
+                let blended = hierarchical::llr(
+                    &log_prob[f * k..f * k + k],
+                    p.log_prob[f],
+                    &llr[f * k..f * k + k],
+                    p,
+                );
+                llr[f * k..f * k + k].copy_from_slice(&blended);
+            }
+        }
+        if log_prob.iter().any(|v| !v.is_finite()) || llr.iter().any(|v| !v.is_finite()) {
             return Err("the decision rule gives a non-finite feature weight".into());
         }
         Ok(NbModel {
@@ -248,6 +275,7 @@ impl NbModel {
             log_prior,
             log_prob,
             llr,
+            pooled,
         })
     }
 
@@ -327,25 +355,20 @@ impl NbModel {
 
     /// Joint log-likelihood of every class for a document given as feature occurrences (each
     /// occurrence counts once; pass deduplicated features for a binary model).
+    ///
+    /// The hierarchical variant blends the flat and two-stage log-posteriors instead
+    /// ([`crate::hierarchical::blend`]); like joint log-likelihoods, only their differences matter.
     pub fn joint_log_likelihood(&self, features: &[u32]) -> Vec<f64> {
-        let k = self.classes.len();
-        let mut jll = self.log_prior.clone();
-        for &f in features {
-            let f = f as usize;
-            if f < self.n_features {
-                let row = &self.log_prob[f * k..f * k + k];
-                for (acc, lp) in jll.iter_mut().zip(row) {
-                    *acc += lp;
-                }
-            }
-        }
-        jll
+        let counts: Vec<(u32, f64)> = features.iter().map(|&f| (f, 1.0)).collect();
+        self.joint_log_likelihood_counts(&counts)
     }
 
-    /// Joint log-likelihood for sparse `(feature, count)` pairs.
+    /// Joint log-likelihood for sparse `(feature, count)` pairs (for the hierarchical variant,
+    /// its blended log-scores).
     pub fn joint_log_likelihood_counts(&self, counts: &[(u32, f64)]) -> Vec<f64> {
         let k = self.classes.len();
         let mut jll = self.log_prior.clone();
+        let mut pooled_sum = 0.0;
         for &(f, n) in counts {
             let f = f as usize;
             if f < self.n_features {
@@ -353,9 +376,18 @@ impl NbModel {
                 for (acc, lp) in jll.iter_mut().zip(row) {
                     *acc += n * lp;
                 }
+                if let Some(p) = &self.pooled {
+                    pooled_sum += n * p.log_prob[f];
+                }
             }
         }
-        jll
+        match &self.pooled {
+            Some(p) => {
+                let apart_sum = jll[p.apart] - self.log_prior[p.apart];
+                hierarchical::blend(&jll, apart_sum, pooled_sum, p)
+            }
+            None => jll,
+        }
     }
 
     /// The per-feature weight the decision rule adds to `class`'s joint log-likelihood for each

@@ -6,6 +6,7 @@ use crate::common;
 
 use linfa_bayes::NaiveBayes;
 use ndarray::Array2;
+use stance::model::{DecisionRule, NbModel, Variant};
 use stance::{artifact, Classifier};
 
 fn shipped() -> (Classifier, linfa_bayes::MultinomialNb<f64, usize>) {
@@ -14,43 +15,125 @@ fn shipped() -> (Classifier, linfa_bayes::MultinomialNb<f64, usize>) {
     (Classifier::from_artifact(a), linfa)
 }
 
-#[test]
-fn sparse_scores_equal_linfa_on_every_corpus_document() {
-    let (c, linfa) = shipped();
-    if c.stance().model.rule().variant != stance::model::Variant::Multinomial {
-        // Complement NB is pinned to scikit-learn instead (tests/sklearn_parity.rs).
-        return;
+/// The shipped stance model's counts under `variant`: the shipped model itself when it already
+/// uses it, so that each variant's test runs whichever variant ships.
+fn with_variant(c: &Classifier, variant: Variant) -> NbModel {
+    let m = &c.stance().model;
+    if m.rule().variant == variant {
+        return m.clone();
     }
+    let rule = DecisionRule {
+        variant,
+        ..m.rule()
+    };
+    NbModel::new(m.alpha(), rule, m.classes().to_vec()).unwrap()
+}
+
+/// Every corpus document as (label, the stance head's vector).
+fn corpus_rows(c: &Classifier) -> Vec<(usize, Vec<(u32, f64)>)> {
     let corpus = stance::Corpus::open(&common::root().join("training-data")).unwrap();
     let head = c.stance();
-    let width = head.features.len();
-    let mut checked = 0;
+    let mut out = Vec::new();
     corpus
         .for_each(|d| {
-            let ids = c.encode(&d.text)?;
-            let mut row = Array2::<f64>::zeros((1, width));
-            for (f, n) in head.vector(&ids) {
-                row[[0, f as usize]] = n;
-            }
-            let theirs = linfa.joint_log_likelihood(row.view());
-            let ours = c.joint_log_likelihood(&d.text)?;
-            for (class, v) in ours.iter().enumerate() {
-                // linfa adds the fitted log-prior; stance's decision rule may use another.
-                let prior = head.model.classes()[class].prior.ln();
-                let v = v - head.model.log_prior()[class] + prior;
-                let t = theirs[&class][0];
-                let rel = (v - t).abs() / t.abs().max(1.0);
-                assert!(
-                    rel < 1e-9,
-                    "{}: class {class}: ours {v} linfa {t}",
-                    d.source
-                );
-            }
-            checked += 1;
+            out.push((d.label, head.vector(&c.encode(&d.text)?)));
             Ok(())
         })
         .unwrap();
-    assert_eq!(checked, corpus.len());
+    assert_eq!(out.len(), corpus.len());
+    out
+}
+
+/// linfa's dense one-row form of a sparse vector.
+fn dense(vector: &[(u32, f64)], width: usize) -> Array2<f64> {
+    let mut row = Array2::<f64>::zeros((1, width));
+    for &(f, n) in vector {
+        row[[0, f as usize]] = n;
+    }
+    row
+}
+
+#[test]
+fn sparse_scores_equal_linfa_on_every_corpus_document() {
+    let (c, _) = shipped();
+    let model = with_variant(&c, Variant::Multinomial);
+    let linfa = model.to_linfa().unwrap();
+    let width = c.stance().features.len();
+    for (i, (_, vector)) in corpus_rows(&c).iter().enumerate() {
+        let row = dense(vector, width);
+        let theirs = linfa.joint_log_likelihood(row.view());
+        let ours = model.joint_log_likelihood_counts(vector);
+        for (class, v) in ours.iter().enumerate() {
+            // linfa adds the fitted log-prior; stance's decision rule may use another.
+            let prior = model.classes()[class].prior.ln();
+            let v = v - model.log_prior()[class] + prior;
+            let t = theirs[&class][0];
+            let rel = (v - t).abs() / t.abs().max(1.0);
+            assert!(
+                rel < 1e-9,
+                "document {i}: class {class}: ours {v} linfa {t}"
+            );
+        }
+    }
+}
+
+/// The hierarchical variant against two models linfa-bayes fits itself: the flat three-class
+/// one and a two-class one fitted on the corpus vectors with every label but `neutral` pooled.
+/// Its scores must be the mean of their log-posteriors, `ln P_flat(c)` and the two-stage
+/// `ln P(neutral)` or `ln P(argued) + ln P_flat(side | argued)`, on corpus documents.
+#[test]
+fn hierarchical_scores_equal_two_linfa_models_on_corpus_documents() {
+    use stance::fit::fit_with_linfa;
+
+    let (c, _) = shipped();
+    let model = with_variant(&c, Variant::Hierarchical);
+    let flat = with_variant(&c, Variant::Multinomial).to_linfa().unwrap();
+    let labels: Vec<&str> = model.classes().iter().map(|k| k.label.as_str()).collect();
+    let apart = labels.iter().position(|l| *l == "neutral").unwrap();
+    let rows = corpus_rows(&c);
+    let width = c.stance().features.len();
+    let pooled_docs: Vec<(usize, Vec<(u32, f64)>)> = rows
+        .iter()
+        .map(|(l, v)| (usize::from(*l != apart), v.clone()))
+        .collect();
+    let two = fit_with_linfa(
+        &pooled_docs,
+        &["neutral".into(), "argued".into()],
+        width,
+        256,
+        model.alpha(),
+        DecisionRule::default(),
+    )
+    .unwrap()
+    .to_linfa()
+    .unwrap();
+    // Log-posteriors straight from linfa's joint log-likelihoods, in log space (ln of an
+    // underflowing posterior would lose the digits this compares).
+    let log_post = |j: &[f64]| -> Vec<f64> {
+        let m = j.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let lse = m + j.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+        j.iter().map(|v| v - lse).collect()
+    };
+    let sides: Vec<usize> = (0..labels.len()).filter(|&k| k != apart).collect();
+    for (i, (_, vector)) in rows.iter().enumerate().step_by(3) {
+        let row = dense(vector, width);
+        let f = flat.joint_log_likelihood(row.view());
+        let f: Vec<f64> = (0..labels.len()).map(|k| f[&k][0]).collect();
+        let s = two.joint_log_likelihood(row.view());
+        let first = log_post(&[s[&0][0], s[&1][0]]);
+        let side = log_post(&sides.iter().map(|&k| f[k]).collect::<Vec<_>>());
+        let flat_post = log_post(&f);
+        let ours = model.joint_log_likelihood_counts(vector);
+        for (k, v) in ours.iter().enumerate() {
+            let two_stage = match sides.iter().position(|&s| s == k) {
+                None => first[0],
+                Some(j) => first[1] + side[j],
+            };
+            let want = 0.5 * flat_post[k] + 0.5 * two_stage;
+            let rel = (v - want).abs() / want.abs().max(1.0);
+            assert!(rel < 1e-9, "document {i}: class {k}: ours {v} linfa {want}");
+        }
+    }
 }
 
 /// `Classifier::score` looks bigrams up once for both heads (`stance::pairs`); it must give
@@ -141,7 +224,6 @@ fn degenerate_articles_get_finite_answers() {
 #[test]
 fn sparse_fit_equals_linfa_fit_on_corpus_vectors() {
     use stance::fit::{fit_with_linfa, CountFit};
-    use stance::model::{DecisionRule, NbModel};
 
     let (c, _) = shipped();
     let head = c.stance();
