@@ -5,7 +5,8 @@ The first corpus (`design: legacy`, 636 pieces) records no writer, so leaving on
 measure it. Naive Bayes counts are additive, so the exact effect of removing one training piece can
 be computed without refitting: this script folds the corpus 5 ways grouped by writer (as grouped
 cross-validation does), fits MultinomialNB on the committed model's own features
-(bench/rebuilt_features.py) with the length map fitted on held-out writers (as `stance train`
+(bench/rebuilt_features.py; the flat model, which is half of the hierarchical blend, whatever the
+committed rule: the closed-form removal effect below is the flat model's) with the length map fitted on held-out writers (as `stance train`
 fits it), and for every legacy piece in each training fold computes how much removing it would change
 the log-loss of the held-out fold's new pieces (the pieces written one writer per batch, in real
 genres; legacy pieces are not targets, each being its own group). A piece whose removal lowers that

@@ -40,6 +40,7 @@ fi
 # name|flags (on top of the shipped defaults)
 CANDIDATES=(
   "shipped|"
+  "flat multinomial, no two-stage blend (the previous default)|--variant multinomial"
   "previous default (alpha 0.1, punctuation kept)|--alpha 0.1 --punctuation true"
   "punctuation kept|--punctuation true"
   "alpha 0.1|--alpha 0.1"

@@ -28,6 +28,7 @@ class Rebuilt:
         self.tok = Tokenizer.from_file(str(model / "tokenizer.json"))
         spec = json.loads((model / "model.json").read_text())
         self.alpha = spec["alpha"]
+        self.variant = spec.get("rule", {}).get("variant", "multinomial")
         self.calibration = spec.get("calibration") or {"method": "none"}
         lay = spec["features"]
         self.uni = {t: i for i, t in enumerate(lay["unigrams"])}
@@ -49,6 +50,25 @@ class Rebuilt:
         self.DX = self.matrix([d["text"] for d in self.dev])
         self.dy = np.array([LABELS.index(d["label"]) for d in self.dev])
         self.argued = np.array([d["genre"] in OPINION_GENRES and d["label"] != "neutral" for d in self.dev])
+
+    def joint(self, X, y, T):
+        """The committed decision rule's log-scores of the rows of `T`, fitted on `X`, `y` with
+        MultinomialNB: its joint log-likelihoods, or for the hierarchical variant
+        (`src/hierarchical.rs`) their average in log-probability with the two-stage model's
+        (neutral against the other labels' pooled counts, then the side from the flat model)."""
+        from scipy.special import logsumexp
+        from sklearn.naive_bayes import MultinomialNB
+        m = MultinomialNB(alpha=self.alpha).fit(X, y)
+        J = np.asarray(T @ m.feature_log_prob_.T) + m.class_log_prior_
+        if self.variant == "multinomial":
+            return J
+        assert self.variant == "hierarchical", self.variant
+        first = MultinomialNB(alpha=self.alpha).fit(X, (y != 0).astype(int))
+        F = np.asarray(T @ first.feature_log_prob_.T) + first.class_log_prior_
+        F = F - logsumexp(F, axis=1, keepdims=True)
+        flat = J - logsumexp(J, axis=1, keepdims=True)
+        two = np.column_stack([F[:, 0], F[:, 1:2] + J[:, 1:] - logsumexp(J[:, 1:], axis=1, keepdims=True)])
+        return 0.5 * flat + 0.5 * two
 
     def calibrated(self, J, T):
         """The committed model's probabilities from joint log-likelihoods `J` of the rows of `T`:

@@ -21,6 +21,13 @@ use crate::model::{log_sum_exp, multinomial_log_prob, ClassStats};
 /// The label the two-stage model keeps apart; every other label is pooled into "argued".
 pub const KEPT_APART: &str = "neutral";
 
+/// Whether `labels` allow the two-stage model: [`KEPT_APART`] and at least two others. With
+/// fewer there is nothing to pool, so training falls back to the flat model (see
+/// [`crate::model::Variant::for_labels`]) and the default variant trains on any corpus.
+pub fn applies_to<S: AsRef<str>>(labels: &[S]) -> bool {
+    labels.len() >= 3 && labels.iter().any(|l| l.as_ref() == KEPT_APART)
+}
+
 /// The pooled class of the first stage, precomputed for scoring.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pooled {
@@ -154,6 +161,26 @@ mod tests {
         let e = Pooled::new(&[n.clone(), a.clone()], 1.0, true).unwrap_err();
         assert!(e.contains("at least two other labels"), "{e}");
         assert!(Pooled::new(&[a, n, b], 1.0, true).is_ok());
+    }
+
+    #[test]
+    fn applies_only_to_neutral_and_two_others() {
+        assert!(applies_to(&["pro-open", "neutral", "pro-closed"]));
+        assert!(!applies_to(&["pro-open", "pro-closed", "other"]));
+        assert!(!applies_to(&["neutral", "pro-open"]));
+        use crate::model::Variant;
+        assert_eq!(
+            Variant::Hierarchical.for_labels(&["a", "b"]),
+            Variant::Multinomial
+        );
+        assert_eq!(
+            Variant::Hierarchical.for_labels(&["a", "neutral", "b"]),
+            Variant::Hierarchical
+        );
+        assert_eq!(
+            Variant::Complement.for_labels(&["a", "b"]),
+            Variant::Complement
+        );
     }
 
     #[test]

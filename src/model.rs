@@ -82,6 +82,21 @@ pub enum Variant {
     Hierarchical,
 }
 
+impl Variant {
+    /// The variant training uses for a corpus with these labels: [`Variant::Hierarchical`]
+    /// becomes the flat [`Variant::Multinomial`] when the labels lack `neutral` or a second side
+    /// (`crate::hierarchical::applies_to`), so that the default trains on an operator's own label
+    /// set; the artifact records the rule actually fitted.
+    pub fn for_labels<S: AsRef<str>>(self, labels: &[S]) -> Variant {
+        match self {
+            Variant::Hierarchical if !crate::hierarchical::applies_to(labels) => {
+                Variant::Multinomial
+            }
+            v => v,
+        }
+    }
+}
+
 /// How a model turns counts into per-feature weights: the part of `model.json` that is not
 /// linfa's histogram.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -115,7 +115,7 @@ impl Default for TrainParams {
             stop_words: false,
             punctuation: false,
             negation: true,
-            variant: Variant::Multinomial,
+            variant: Variant::Hierarchical,
             tfidf: false,
             l2_norm: false,
             weight_norm: false,

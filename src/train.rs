@@ -152,7 +152,7 @@ pub fn fit(
         .collect();
     let classes = TokenClasses::from_tokens(tokens);
     let rule = DecisionRule {
-        variant: p.variant,
+        variant: p.variant.for_labels(stance.labels()),
         weight_norm: p.weight_norm,
         fit_prior: p.fit_prior,
     };
@@ -491,6 +491,28 @@ mod tests {
             (1, "an api lets the lab monitor misuse, closed is safer"),
         ];
         Corpus::for_tests(&["open", "closed"], &docs)
+    }
+
+    /// The default variant is hierarchical; a corpus without `neutral` and two other labels
+    /// must still train, with the flat rule recorded, and one with them keeps the blend.
+    #[test]
+    fn default_variant_is_hierarchical_only_where_the_labels_allow_it() {
+        use crate::model::Variant;
+        let p = TrainParams {
+            min_count: 1,
+            ..Default::default()
+        };
+        assert_eq!(p.variant, Variant::Hierarchical);
+        let two = fit(&corpus(), None, &p, None).unwrap();
+        assert_eq!(two.stance.model.rule().variant, Variant::Multinomial);
+        let docs = [
+            (0, "open weights let everyone audit and fork the model"),
+            (1, "closed models are safer behind an api with monitoring"),
+            (2, "the lab released a model and published a report"),
+        ];
+        let three = Corpus::for_tests(&["pro-open", "pro-closed", "neutral"], &docs);
+        let m = fit(&three, None, &p, None).unwrap();
+        assert_eq!(m.stance.model.rule().variant, Variant::Hierarchical);
     }
 
     #[test]

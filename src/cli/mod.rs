@@ -94,7 +94,8 @@ pub struct HyperParams {
     /// Mark words after a negation ("not", "never", "n't") until the next punctuation.
     #[arg(long, env = "STANCE_NEGATION", default_value_t = TrainParams::default().negation, action = ArgAction::Set)]
     pub negation: bool,
-    /// Naive Bayes decision rule.
+    /// Naive Bayes decision rule. `hierarchical` needs a `neutral` label and two others; on
+    /// other label sets training fits `multinomial` instead (and says so).
     #[arg(long, env = "STANCE_VARIANT", value_enum, default_value_t = TrainParams::default().variant)]
     pub variant: Variant,
     /// Weight features by inverse document frequency.

@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use stance::artifact::{self, CvSummary, SaveOptions};
@@ -76,6 +76,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         pb.finish_and_clear();
     }
     let elapsed = trained.elapsed;
+    let fitted = trained.stance.model.rule().variant;
     let meta = artifact::save(
         &a.models,
         &trained,
@@ -118,6 +119,16 @@ pub fn run(a: TrainArgs) -> Result<()> {
             out,
             "relevance   trained on {} off-topic documents",
             o.documents
+        )?;
+    }
+    let rule = fitted.to_possible_value().map(|v| v.get_name().to_owned());
+    let rule = rule.unwrap_or_default();
+    if fitted == params.variant {
+        writeln!(out, "rule        {rule}")?;
+    } else {
+        writeln!(
+            out,
+            "rule        {rule} (the hierarchical variant needs a \"neutral\" label and two others)"
         )?;
     }
     writeln!(out, "time        {:.2} s", elapsed.as_secs_f64())?;

@@ -77,34 +77,47 @@ fn sparse_scores_equal_linfa_on_every_corpus_document() {
     }
 }
 
-/// The hierarchical variant against two models linfa-bayes fits itself: the flat three-class
-/// one and a two-class one fitted on the corpus vectors with every label but `neutral` pooled.
-/// Its scores must be the mean of their log-posteriors, `ln P_flat(c)` and the two-stage
-/// `ln P(neutral)` or `ln P(argued) + ln P_flat(side | argued)`, on corpus documents.
+/// The hierarchical variant against two models linfa-bayes fits itself on the corpus vectors:
+/// the flat three-class one and a two-class one with every label but `neutral` pooled. The
+/// variant built from the flat fit's counts must score the mean of their log-posteriors,
+/// `ln P_flat(c)` and the two-stage `ln P(neutral)` or `ln P(argued) + ln P_flat(side | argued)`.
+/// Both references come from the same rows, so the test holds for any corpus.
 #[test]
 fn hierarchical_scores_equal_two_linfa_models_on_corpus_documents() {
     use stance::fit::fit_with_linfa;
 
     let (c, _) = shipped();
-    let model = with_variant(&c, Variant::Hierarchical);
-    let flat = with_variant(&c, Variant::Multinomial).to_linfa().unwrap();
-    let labels: Vec<&str> = model.classes().iter().map(|k| k.label.as_str()).collect();
-    let apart = labels.iter().position(|l| *l == "neutral").unwrap();
+    let labels: Vec<String> = c
+        .stance()
+        .model
+        .classes()
+        .iter()
+        .map(|k| k.label.clone())
+        .collect();
+    let apart = labels.iter().position(|l| l == "neutral").unwrap();
     let rows = corpus_rows(&c);
     let width = c.stance().features.len();
+    let alpha = c.stance().model.alpha();
+    let fit = |docs: &[(usize, Vec<(u32, f64)>)], labels: &[String], variant| {
+        let rule = DecisionRule {
+            variant,
+            ..DecisionRule::default()
+        };
+        fit_with_linfa(docs, labels, width, 256, alpha, rule).unwrap()
+    };
+    let model = fit(&rows, &labels, Variant::Hierarchical);
+    let flat = fit(&rows, &labels, Variant::Multinomial)
+        .to_linfa()
+        .unwrap();
     let pooled_docs: Vec<(usize, Vec<(u32, f64)>)> = rows
         .iter()
         .map(|(l, v)| (usize::from(*l != apart), v.clone()))
         .collect();
-    let two = fit_with_linfa(
+    let two = fit(
         &pooled_docs,
         &["neutral".into(), "argued".into()],
-        width,
-        256,
-        model.alpha(),
-        DecisionRule::default(),
+        Variant::Multinomial,
     )
-    .unwrap()
     .to_linfa()
     .unwrap();
     // Log-posteriors straight from linfa's joint log-likelihoods, in log space (ln of an
