@@ -444,26 +444,60 @@ fn corrupt_artifacts_are_refused_with_the_file_named() {
     }
 }
 
-#[test]
-fn width_mismatch_is_refused_even_with_matching_digests() {
+/// Edits the current version's `model.json` and records its new digest, so that only the
+/// content check under test can refuse it.
+fn tamper_model(models: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     use sha2::{Digest, Sha256};
-    let t = tempfile::tempdir().unwrap();
-    let (data, models) = (t.path().join("data"), t.path().join("models"));
-    small_corpus(&data);
-    train(&data, &models, &[]);
-    let dir = models.join(artifact::current_version(&models).unwrap());
+    let dir = models.join(artifact::current_version(models).unwrap());
     let mut model: serde_json::Value =
         serde_json::from_slice(&fs::read(dir.join("model.json")).unwrap()).unwrap();
-    model["features"]["vocab_size"] = serde_json::json!(3);
+    edit(&mut model);
     let body = model.to_string();
     fs::write(dir.join("model.json"), &body).unwrap();
     let mut meta: serde_json::Value =
         serde_json::from_slice(&fs::read(dir.join("meta.json")).unwrap()).unwrap();
     meta["files"]["model.json"] = format!("sha256:{:x}", Sha256::digest(body.as_bytes())).into();
     fs::write(dir.join("meta.json"), meta.to_string()).unwrap();
+}
+
+#[test]
+fn width_mismatch_is_refused_even_with_matching_digests() {
+    let t = tempfile::tempdir().unwrap();
+    let (data, models) = (t.path().join("data"), t.path().join("models"));
+    small_corpus(&data);
+    train(&data, &models, &[]);
+    tamper_model(&models, |m| {
+        m["features"]["vocab_size"] = serde_json::json!(3)
+    });
     let err = artifact::load_current(&models).err().unwrap().to_string();
     assert!(
         err.contains("model.json") && err.contains("vocabulary"),
+        "{err}"
+    );
+}
+
+/// The default rule needs `neutral` and two other labels: an operator's two-label corpus still
+/// trains (the flat rule, and the output says so), and an artifact that claims the hierarchical
+/// rule for such labels is refused on load with the file and the reason named.
+#[test]
+fn two_label_corpus_trains_flat_and_a_hierarchical_claim_on_it_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let (data, models) = (t.path().join("data"), t.path().join("models"));
+    small_corpus(&data);
+    fs::remove_dir_all(data.join("neutral")).unwrap();
+    let o = train(&data, &models, &[]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("rule        multinomial (the hierarchical variant needs"),
+        "{out}"
+    );
+    artifact::load_current(&models).unwrap();
+    tamper_model(&models, |m| {
+        m["rule"]["variant"] = serde_json::json!("hierarchical")
+    });
+    let err = artifact::load_current(&models).err().unwrap().to_string();
+    assert!(
+        err.contains("model.json") && err.contains("\"neutral\""),
         "{err}"
     );
 }
