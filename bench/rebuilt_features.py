@@ -29,6 +29,8 @@ class Rebuilt:
         spec = json.loads((model / "model.json").read_text())
         self.alpha = spec["alpha"]
         self.variant = spec.get("rule", {}).get("variant", "multinomial")
+        self.fit_prior = spec.get("rule", {}).get("fit_prior", True)
+        assert [c["label"] for c in spec["classes"]] == LABELS, "labels must be " + str(LABELS)
         self.calibration = spec.get("calibration") or {"method": "none"}
         lay = spec["features"]
         self.uni = {t: i for i, t in enumerate(lay["unigrams"])}
@@ -58,12 +60,12 @@ class Rebuilt:
         (neutral against the other labels' pooled counts, then the side from the flat model)."""
         from scipy.special import logsumexp
         from sklearn.naive_bayes import MultinomialNB
-        m = MultinomialNB(alpha=self.alpha).fit(X, y)
+        m = MultinomialNB(alpha=self.alpha, fit_prior=self.fit_prior).fit(X, y)
         J = np.asarray(T @ m.feature_log_prob_.T) + m.class_log_prior_
         if self.variant == "multinomial":
             return J
         assert self.variant == "hierarchical", self.variant
-        first = MultinomialNB(alpha=self.alpha).fit(X, (y != 0).astype(int))
+        first = MultinomialNB(alpha=self.alpha, fit_prior=self.fit_prior).fit(X, (y != 0).astype(int))
         F = np.asarray(T @ first.feature_log_prob_.T) + first.class_log_prior_
         F = F - logsumexp(F, axis=1, keepdims=True)
         flat = J - logsumexp(J, axis=1, keepdims=True)

@@ -68,12 +68,18 @@ impl Pooled {
                 *p += v;
             }
         }
+        // The pooled prior is the sum of the pooled classes' priors (not one minus the kept-apart
+        // one), so that priors which do not quite sum to 1 still give each stage its own share;
+        // `NbModel::new` has already refused priors that are not positive.
         let share_apart = classes[apart].prior;
+        let share_pooled: f64 = classes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != apart)
+            .map(|(_, c)| c.prior)
+            .sum();
         let log_prior = if fit_prior {
-            [
-                share_apart.ln(),
-                (1.0 - share_apart).max(f64::MIN_POSITIVE).ln(),
-            ]
+            [share_apart.ln(), share_pooled.ln()]
         } else {
             [-(2f64.ln()); 2]
         };
@@ -163,6 +169,44 @@ mod tests {
         assert!(Pooled::new(&[a, n, b], 1.0, true).is_ok());
     }
 
+    /// One feature's blended weights against the formula worked by hand, and their signs: a word
+    /// common in one side points to it and away from neutral; a word common in neutral the
+    /// other way.
+    #[test]
+    fn feature_weights_are_half_flat_half_two_stage() {
+        let classes = [
+            class("neutral", 2, 0.5, &[1.0, 1.0]),
+            class("pro-a", 1, 0.25, &[1.0, 1.0]),
+            class("pro-b", 1, 0.25, &[1.0, 1.0]),
+        ];
+        let p = Pooled::new(&classes, 1.0, true).unwrap();
+        let lp = [0.1f64.ln(), 0.6f64.ln(), 0.3f64.ln()];
+        let pooled = 0.45f64.ln();
+        let flat: Vec<f64> = (0..3)
+            .map(|c| {
+                let others: Vec<f64> = (0..3).filter(|&o| o != c).map(|o| lp[o]).collect();
+                lp[c] - (log_sum_exp(&others) - 2f64.ln())
+            })
+            .collect();
+        let w = llr(&lp, pooled, &flat, &p);
+        let want = [
+            0.5 * flat[0] + 0.5 * (lp[0] - pooled),
+            0.5 * flat[1] + 0.5 * (pooled - lp[0] + lp[1] - lp[2]),
+            0.5 * flat[2] + 0.5 * (pooled - lp[0] + lp[2] - lp[1]),
+        ];
+        for (got, want) in w.iter().zip(want) {
+            assert!((got - want).abs() < 1e-12, "{w:?}");
+        }
+        assert!(w[1] > 0.0 && w[0] < 0.0 && w[1] > w[2], "{w:?}");
+        let neutral_word = llr(
+            &[0.6f64.ln(), 0.1f64.ln(), 0.1f64.ln()],
+            0.1f64.ln(),
+            &flat,
+            &p,
+        );
+        assert!(neutral_word[0] > 0.0, "{neutral_word:?}");
+    }
+
     #[test]
     fn applies_only_to_neutral_and_two_others() {
         assert!(applies_to(&["pro-open", "neutral", "pro-closed"]));
@@ -186,15 +230,16 @@ mod tests {
     #[test]
     fn pooled_class_sums_the_other_classes_counts() {
         let classes = [
-            class("pro-a", 2, 0.25, &[3.0, 0.0, 1.0]),
-            class("neutral", 4, 0.5, &[1.0, 1.0, 1.0]),
-            class("pro-b", 2, 0.25, &[0.0, 2.0, 5.0]),
+            class("pro-a", 2, 0.2, &[3.0, 0.0, 1.0]),
+            class("neutral", 6, 0.6, &[1.0, 1.0, 1.0]),
+            class("pro-b", 2, 0.2, &[0.0, 2.0, 5.0]),
         ];
         let p = Pooled::new(&classes, 0.5, true).unwrap();
         assert_eq!(p.apart, 1);
         assert_eq!(p.log_prob, multinomial_log_prob(&[3.0, 2.0, 6.0], 0.5));
-        assert!((p.log_prior[0] - 0.5f64.ln()).abs() < 1e-15);
-        assert!((p.log_prior[1] - 0.5f64.ln()).abs() < 1e-15);
+        // Kept apart first, pooled second, each its own share.
+        assert!((p.log_prior[0] - 0.6f64.ln()).abs() < 1e-15);
+        assert!((p.log_prior[1] - 0.4f64.ln()).abs() < 1e-15);
         let uniform = Pooled::new(&classes, 0.5, false).unwrap();
         assert_eq!(uniform.log_prior, [-(2f64.ln()); 2]);
     }

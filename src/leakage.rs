@@ -54,7 +54,8 @@ fn document_frequencies(
     Ok((df, n))
 }
 
-/// The `top` most label-predictive tokens per label, by log-likelihood ratio.
+/// The `top` most label-predictive tokens per label, by the decision rule's per-feature
+/// log-likelihood ratio (the blended one under the hierarchical rule), as explanations rank them.
 pub fn report(classifier: &Classifier, docs: &[Document], top: usize) -> Result<Vec<LabelLeakage>> {
     let labels = classifier.labels();
     let (df, n) = document_frequencies(classifier, labels.len(), docs)?;

@@ -68,7 +68,9 @@ mod integer_counts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Variant {
-    /// linfa's multinomial naive Bayes: P(class) times P(feature | class).
+    /// linfa's multinomial naive Bayes: P(class) times P(feature | class). The serde default,
+    /// because artifacts and parameter records written before the variant field existed were
+    /// all multinomial; new training defaults to hierarchical (`TrainParams::default`).
     #[default]
     Multinomial,
     /// Complement naive Bayes (Rennie et al. 2003), as scikit-learn's `ComplementNB`: each
@@ -106,7 +108,8 @@ pub struct DecisionRule {
     /// Complement NB only: divide each class's weights by their sum (scikit-learn `norm=True`).
     #[serde(default)]
     pub weight_norm: bool,
-    /// Multinomial only: use the fitted class priors (false: uniform priors).
+    /// Multinomial and hierarchical: use the fitted class priors (false: uniform priors, in
+    /// both stages of the hierarchical rule).
     pub fit_prior: bool,
 }
 
@@ -406,7 +409,9 @@ impl NbModel {
     }
 
     /// The per-feature weight the decision rule adds to `class`'s joint log-likelihood for each
-    /// unit of the feature (log-probability for multinomial NB, complement weight otherwise).
+    /// unit of the feature (log-probability for multinomial NB, complement weight otherwise;
+    /// under the hierarchical rule, the flat half of the blend: explanations rank by
+    /// `hierarchical::llr` instead).
     pub fn weight(&self, feature: u32, class: usize) -> f64 {
         self.log_prob[feature as usize * self.classes.len() + class]
     }

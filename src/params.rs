@@ -40,7 +40,10 @@ pub struct TrainParams {
     /// Mark words inside a negation scope as their own features.
     #[serde(default)]
     pub negation: bool,
-    /// The naive Bayes decision rule.
+    /// The naive Bayes decision rule asked for. A record without it predates the field and was
+    /// multinomial (the serde default); training may fit the flat rule instead on label sets the
+    /// hierarchical one does not apply to (`Variant::for_labels`), and `model.json` records the
+    /// rule actually fitted.
     #[serde(default)]
     pub variant: Variant,
     /// Weight features by inverse document frequency.
@@ -52,7 +55,7 @@ pub struct TrainParams {
     /// Complement NB: normalise each class's weights (scikit-learn `norm=True`).
     #[serde(default)]
     pub weight_norm: bool,
-    /// Multinomial NB: learn class priors from the corpus (false: uniform).
+    /// Multinomial and hierarchical NB: learn class priors from the corpus (false: uniform).
     #[serde(default = "yes")]
     pub fit_prior: bool,
     /// How raw log-likelihoods become probabilities.

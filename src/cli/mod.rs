@@ -107,7 +107,7 @@ pub struct HyperParams {
     /// Complement NB: normalise each class's weights.
     #[arg(long, env = "STANCE_WEIGHT_NORM", default_value_t = TrainParams::default().weight_norm, action = ArgAction::Set)]
     pub weight_norm: bool,
-    /// Multinomial NB: learn class priors (false: uniform priors).
+    /// Multinomial and hierarchical NB: learn class priors (false: uniform priors).
     #[arg(long, env = "STANCE_FIT_PRIOR", default_value_t = TrainParams::default().fit_prior, action = ArgAction::Set)]
     pub fit_prior: bool,
     /// How raw log-likelihoods become probabilities (fitted on out-of-fold predictions).
