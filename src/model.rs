@@ -68,9 +68,10 @@ mod integer_counts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Variant {
-    /// linfa's multinomial naive Bayes: P(class) times P(feature | class). The serde default,
-    /// because artifacts and parameter records written before the variant field existed were
-    /// all multinomial; new training defaults to hierarchical (`TrainParams::default`).
+    /// linfa's multinomial naive Bayes: P(class) times P(feature | class).
+    // The serde default, because artifacts and parameter records written before the variant
+    // field existed were all multinomial; new training defaults to hierarchical
+    // (`TrainParams::default`).
     #[default]
     Multinomial,
     /// Complement naive Bayes (Rennie et al. 2003), as scikit-learn's `ComplementNB`: each
