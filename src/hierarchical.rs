@@ -43,24 +43,18 @@ impl Pooled {
     /// Pools every class but [`KEPT_APART`]; `fit_prior` false gives both first-stage classes
     /// the same prior, as it gives the flat classes.
     pub fn new(classes: &[ClassStats], alpha: f64, fit_prior: bool) -> Result<Self, String> {
-        let apart = classes
+        let labels: Vec<&str> = classes.iter().map(|c| c.label.as_str()).collect();
+        let Some(apart) = labels
             .iter()
-            .position(|c| c.label == KEPT_APART)
-            .ok_or_else(|| {
-                format!(
-                    "the hierarchical variant keeps the label {KEPT_APART:?} apart and pools the \
-                     others, but the labels are {:?}; train with the variant multinomial \
-                     for a corpus without it",
-                    classes.iter().map(|c| c.label.as_str()).collect::<Vec<_>>()
-                )
-            })?;
-        if classes.len() < 3 {
+            .position(|l| *l == KEPT_APART)
+            .filter(|_| applies_to(&labels))
+        else {
             return Err(format!(
-                "the hierarchical variant needs {KEPT_APART:?} and at least two other labels, \
-                 found {} labels",
-                classes.len()
+                "the hierarchical variant keeps the label {KEPT_APART:?} apart and needs at least \
+                 two other labels to pool, but the labels are {labels:?}; train with the variant \
+                 multinomial for other label sets"
             ));
-        }
+        };
         let n = classes[apart].feature_count.len();
         let mut pooled = vec![0.0; n];
         for c in classes.iter().enumerate().filter(|(i, _)| *i != apart) {
