@@ -64,6 +64,14 @@ pub struct CorpusStats {
     pub duplicates: Vec<(String, String)>,
 }
 
+impl CorpusStats {
+    /// Documents in the smallest label: what bounds the folds a corpus can be split into and
+    /// how far its calibration can be trusted.
+    pub fn smallest_label(&self) -> usize {
+        self.documents_per_label.iter().copied().min().unwrap_or(0)
+    }
+}
+
 #[derive(Deserialize)]
 struct JsonlRecord {
     text: serde_json::Value,
@@ -508,6 +516,7 @@ fn read_text(path: &Path) -> Result<String> {
         })
         .map_err(|e| StanceError::io(path, e))?;
     cap_bytes(&mut bytes);
+    crate::text::drop_bom(&mut bytes);
     let text = String::from_utf8(bytes).map_err(|e| {
         StanceError::corpus(
             path,
@@ -546,6 +555,9 @@ fn for_each_jsonl(path: &Path, mut f: impl FnMut(usize, &str, &str) -> Result<()
             return Err(bad(format!(
                 "line longer than {MAX_JSONL_LINE_BYTES} bytes"
             )));
+        }
+        if line_no == 1 {
+            crate::text::drop_bom(&mut buf);
         }
         let line = std::str::from_utf8(&buf).map_err(|_| bad("not valid UTF-8".into()))?;
         if line.trim().is_empty() {
@@ -593,8 +605,10 @@ struct Validator {
     counts: Vec<usize>,
     bytes: u64,
     hasher: Sha256,
-    seen: HashMap<[u8; 32], String>,
+    seen: HashMap<[u8; 32], (String, usize)>,
     duplicates: Vec<(String, String)>,
+    /// The first text found under two labels: (source, its label, first source, first label).
+    conflict: Option<(String, usize, String, usize)>,
 }
 
 impl Validator {
@@ -605,6 +619,7 @@ impl Validator {
             hasher: Sha256::new(),
             seen: HashMap::new(),
             duplicates: Vec::new(),
+            conflict: None,
         }
     }
 
@@ -615,14 +630,24 @@ impl Validator {
         self.hasher.update((text.len() as u64).to_le_bytes());
         self.hasher.update(text.as_bytes());
         let h = sha(text);
-        if let Some(first) = self.seen.get(&h) {
+        if let Some((first, first_label)) = self.seen.get(&h) {
+            if *first_label != label && self.conflict.is_none() {
+                self.conflict = Some((source.to_string(), label, first.clone(), *first_label));
+            }
             self.duplicates.push((source.to_string(), first.clone()));
         } else {
-            self.seen.insert(h, source.to_string());
+            self.seen.insert(h, (source.to_string(), label));
         }
     }
 
     fn finish(self, root: &Path, labels: &[String], min_labels: usize) -> Result<CorpusStats> {
+        if labels.is_empty() {
+            return Err(StanceError::corpus(
+                root,
+                "no documents (a folder corpus needs one folder per label, a JSONL corpus one \
+                 {\"text\", \"label\"} object per line)",
+            ));
+        }
         if labels.len() < min_labels.max(1) {
             return Err(StanceError::corpus(
                 root,
@@ -642,6 +667,17 @@ impl Validator {
             return Err(StanceError::corpus(
                 root.join(&labels[i]),
                 format!("label {:?} has no documents", labels[i]),
+            ));
+        }
+        // One text cannot teach two labels: that is a labelling slip, never a choice.
+        if let Some((dup, label, first, first_label)) = &self.conflict {
+            return Err(StanceError::corpus(
+                Path::new(dup),
+                format!(
+                    "the same text as {first}, but labelled {:?} where that one is {:?}; \
+                     remove or relabel one of them",
+                    labels[*label], labels[*first_label]
+                ),
             ));
         }
         for (dup, first) in &self.duplicates {
@@ -736,6 +772,54 @@ mod tests {
         fs::write(&p, "{\"text\":\"a\",\"label\":\"x\"}\n{not json\n").unwrap();
         let e = Corpus::open(&p).unwrap_err().to_string();
         assert!(e.contains("c.jsonl:2") && e.contains("malformed"), "{e}");
+    }
+
+    #[test]
+    fn one_text_under_two_labels_is_refused_naming_both() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "a/1.txt", b"T\n\nsame words");
+        write(d.path(), "b/1.txt", b"T\n\nsame words");
+        let e = Corpus::open(d.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("a/1.txt") && e.contains("b/1.txt") && e.contains("relabel"),
+            "{e}"
+        );
+        let p = d.path().join("c.jsonl");
+        fs::write(
+            &p,
+            "{\"text\":\"x y\",\"label\":\"a\"}\n{\"text\":\"x y\",\"label\":\"b\"}\n",
+        )
+        .unwrap();
+        let e = Corpus::open(&p).unwrap_err().to_string();
+        assert!(e.contains("c.jsonl:1") && e.contains("c.jsonl:2"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_corpus_says_it_has_no_documents() {
+        let d = tempfile::tempdir().unwrap();
+        let e = Corpus::open(d.path()).unwrap_err().to_string();
+        assert!(e.contains("no documents"), "{e}");
+        let p = d.path().join("c.jsonl");
+        fs::write(&p, "").unwrap();
+        let e = Corpus::open(&p).unwrap_err().to_string();
+        assert!(e.contains("no documents"), "{e}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_text() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "a/1.txt", b"\xEF\xBB\xBFopen weights");
+        write(d.path(), "b/1.txt", b"closed api");
+        let docs = Corpus::open(d.path()).unwrap().documents().unwrap();
+        assert_eq!(docs[0].text, "open weights");
+        let p = d.path().join("c.jsonl");
+        fs::write(
+            &p,
+            b"\xEF\xBB\xBF{\"text\":\"open weights\",\"label\":\"a\"}\n{\"text\":\"z\",\"label\":\"b\"}\n",
+        )
+        .unwrap();
+        let docs = Corpus::open(&p).unwrap().documents().unwrap();
+        assert_eq!(docs[0].text, "open weights");
     }
 
     #[test]

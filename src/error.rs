@@ -53,6 +53,19 @@ pub enum StanceError {
 }
 
 impl StanceError {
+    /// A fold-count error named for the flag that set the count. Fold counts come from three
+    /// flags (`--calibration-folds`, `--cv-folds`, `evaluate --folds`) through one function, and
+    /// an error naming only "folds" sends the user to a flag they never passed.
+    pub fn for_folds_flag(self, flag: &'static str) -> Self {
+        match self {
+            StanceError::Param {
+                name: "folds",
+                reason,
+            } => StanceError::Param { name: flag, reason },
+            other => other,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         StanceError::Io {
             path: path.into(),

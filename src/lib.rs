@@ -23,6 +23,7 @@ pub mod plot;
 pub mod server;
 pub mod spans;
 pub mod stopwords;
+pub mod text;
 pub mod tokenize;
 pub mod train;
 pub mod weighting;

@@ -98,8 +98,12 @@ fn is_true(b: &bool) -> bool {
 fn five() -> usize {
     5
 }
+/// The default `group_by`: a corpus without this field falls back to stratified folds with a
+/// warning; any other field must be in the manifest (a typo is an error, not a silent fallback).
+pub const DEFAULT_GROUP_BY: &str = "writer";
+
 fn writer() -> String {
-    "writer".into()
+    DEFAULT_GROUP_BY.into()
 }
 fn seed() -> u64 {
     42

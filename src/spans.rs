@@ -103,6 +103,9 @@ pub fn find(
             }
         }
     });
+    // A bigram is seen at its second token, after the unigram it starts with: sort into text
+    // order (stable, so a unigram comes before the bigram it starts).
+    found.sort_by_key(|&(s, e, _)| (s, e));
     let utf16 = Utf16Index::new(text, found.iter().flat_map(|&(s, e, _)| [s, e]));
     let spans = found
         .into_iter()

@@ -116,7 +116,8 @@ pub fn train(
             p.calibration_folds,
             &p.group_by,
             p.seed,
-        )?;
+        )
+        .map_err(|e| e.for_folds_flag("--calibration-folds"))?;
         model.stance.calibration = Calibration::fit(
             p.calibration,
             &oof.stance_calibration_samples(p),
@@ -234,7 +235,9 @@ fn fit_head(
         return Err(StanceError::corpus(
             corpus.root(),
             format!(
-                "no feature occurs in at least {} documents: the vocabulary is empty",
+                "no feature is left: the vocabulary is empty (lower --min-count, {}, the \
+                 occurrences a token needs, or --min-df, {}, the documents a feature needs)",
+                p.min_count,
                 p.min_df.max(1)
             ),
         ));
@@ -284,6 +287,15 @@ fn assign_folds(
     if !group_by.is_empty() {
         let mut groups = match stance.group_keys(group_by) {
             Ok(g) => Some(g),
+            // Asked for by name: without it the figures would silently be ungrouped ones.
+            Err(e) if group_by != crate::params::DEFAULT_GROUP_BY => {
+                return Err(StanceError::Param {
+                    name: "--group-by",
+                    reason: format!(
+                        "cannot group by {group_by:?}: {e} (--group-by \"\" for stratified folds)"
+                    ),
+                })
+            }
             Err(e) => {
                 tracing::warn!("stratified folds instead of grouped ones: {e}");
                 None
@@ -325,13 +337,7 @@ pub fn out_of_fold(
     group_by: &str,
     seed: u64,
 ) -> Result<OutOfFold> {
-    let min_support = stance
-        .stats()
-        .documents_per_label
-        .iter()
-        .copied()
-        .min()
-        .unwrap_or(0);
+    let min_support = stance.stats().smallest_label();
     if k < 2 || k > min_support {
         return Err(StanceError::Param {
             name: "folds",

@@ -22,6 +22,8 @@ use serde_json::value::RawValue;
 use stance::server::routes::classify::ClassifyResponse;
 use stance::Classifier;
 
+use super::UsageError;
+
 /// Lines per batch: enough to keep every core busy between two writes.
 const BATCH_LINES: usize = 4096;
 /// Bytes per batch (the line that crosses it is still taken): bounds memory for long lines.
@@ -364,6 +366,9 @@ impl<R: BufRead> LineReader<R> {
         if buf.last() == Some(&b'\r') {
             buf.pop();
         }
+        if self.line_no == 1 {
+            stance::text::drop_bom(&mut buf);
+        }
         Ok(Some((self.line_no, Raw::Line(buf))))
     }
 
@@ -497,6 +502,18 @@ pub fn run(
     output: Option<&Path>,
     opts: &Options,
 ) -> Result<()> {
+    if let Some(out) = output {
+        // Results go to a temp file renamed over --output at the end: if that is the input
+        // itself, the archive is replaced by results that no longer hold its texts.
+        if input != Path::new("-") && same_file::is_same_file(input, out).unwrap_or(false) {
+            return Err(UsageError(format!(
+                "--output {} is the --jsonl input itself; writing it would replace the archive \
+                 with its results: choose another file",
+                out.display()
+            ))
+            .into());
+        }
+    }
     let (name, reader, size): (String, Box<dyn Read + Send>, Option<u64>) = if input
         == Path::new("-")
     {

@@ -16,7 +16,8 @@ use super::{bulk, ThresholdArgs, UsageError, DEFAULT_MAX_BODY};
 
 #[derive(Args)]
 pub struct ClassifyArgs {
-    /// Files to score; `-` or nothing reads standard input.
+    /// Files to score; `-` or nothing reads standard input. An input that cannot be read or
+    /// scored is reported on stderr and the others are still scored (exit code 1 if any failed).
     pub files: Vec<PathBuf>,
     /// Models folder whose CURRENT version is used.
     #[arg(long, env = "STANCE_MODELS", default_value = "models")]
@@ -142,6 +143,7 @@ fn read_input(file: &Path, max: u64) -> Result<(String, String)> {
             bytes.len()
         );
     }
+    stance::text::drop_bom(&mut bytes);
     let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{name}: not valid UTF-8"))?;
     if text.trim().is_empty() {
         bail!("{name}: empty document");
@@ -174,11 +176,23 @@ pub fn run(a: ClassifyArgs) -> Result<()> {
         a.files
     };
     let mut out = anstream::AutoStream::new(std::io::stdout().lock(), a.color.into());
+    let mut failed = 0usize;
     for file in &files {
-        let (name, text) = read_input(file, a.max_bytes)?;
-        let score = classifier
-            .score(&text, a.explain)
-            .with_context(|| format!("cannot score {name}"))?;
+        // One unreadable or unscorable input is reported and the rest are still scored.
+        let scored = read_input(file, a.max_bytes).and_then(|(name, text)| {
+            let score = classifier
+                .score(&text, a.explain)
+                .with_context(|| format!("cannot score {name}"))?;
+            Ok((name, score))
+        });
+        let (name, score) = match scored {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("stance: error: {}", super::error_message(&e));
+                failed += 1;
+                continue;
+            }
+        };
         if a.json {
             let resp = ClassifyResponse::from_score(score, classifier.version(), None);
             let mut value = serde_json::to_value(resp)?;
@@ -223,6 +237,9 @@ pub fn run(a: ClassifyArgs) -> Result<()> {
                 .collect();
             writeln!(out, "  toward {style}{label}{style:#}: {}", list.join(", "))?;
         }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} inputs could not be scored", files.len());
     }
     Ok(())
 }

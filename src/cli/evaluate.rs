@@ -1,6 +1,6 @@
 //! `stance evaluate`: cross-validation and/or a held-out test set.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -15,7 +15,8 @@ pub struct EvaluateArgs {
     /// Training corpus (folder or JSONL).
     #[arg(long, env = "STANCE_DATA", default_value = "training-data")]
     pub data: PathBuf,
-    /// Folds of stratified cross-validation (default 5 unless --test is given; 0: skip).
+    /// Folds of cross-validation (default 5 unless --test is given; 0: skip). Folds keep each
+    /// --group-by group whole (stratified folds with --group-by "").
     #[arg(long)]
     pub folds: Option<usize>,
     /// Held-out test corpus: train on --data, report on this. Rows whose label the model does
@@ -37,7 +38,8 @@ pub struct EvaluateArgs {
           value_parser = clap::value_parser!(u32).range(0..=100_000))]
     pub bootstrap: u32,
     /// Write how each test document was scored to this JSONL file (one line per document, in
-    /// test-set order: source, truth, label, confidence, scores, relevance, on_topic), so that two
+    /// test-set order: source, truth, label, confidence, scores, relevance, on_topic,
+    /// insufficient_evidence), so that two
     /// configurations can be compared document by document. Replaced atomically.
     #[arg(long, value_name = "FILE", requires = "test")]
     pub predictions: Option<PathBuf>,
@@ -60,8 +62,9 @@ fn print_test(title: &str, t: &TestReport, json: bool) -> Result<serde_json::Val
     if !json {
         outln!("== {title}\n{}", t.stance);
         outln!(
-            "insufficient evidence: {} documents",
-            t.insufficient_evidence
+            "insufficient evidence: {} of the {} test documents (every label, off-topic ones too)",
+            t.insufficient_evidence,
+            t.predictions.len()
         );
         for o in &t.other_labels {
             let predicted: Vec<String> = o
@@ -97,12 +100,46 @@ fn print_test(title: &str, t: &TestReport, json: bool) -> Result<serde_json::Val
     Ok(serde_json::to_value(t)?)
 }
 
+/// The folder an output file goes into must exist (the file is written at the end, atomically).
+fn writable_folder(flag: &str, path: &Path) -> Result<()> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(UsageError(format!(
+            "{flag} {}: the folder {} does not exist",
+            path.display(),
+            folder.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 pub fn run(a: EvaluateArgs) -> Result<()> {
     let params = a.hyper.params();
     let checked = params.clone().check()?;
     let thresholds = a.thresholds.thresholds()?;
     let corpus = open_corpus(&a.data)?;
     let offtopic = a.offtopic.open()?;
+    // Output paths are checked before the minutes of training, not after.
+    if let Some(plot) = &a.plot {
+        let svg = plot
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+        if !svg {
+            return Err(UsageError(format!(
+                "--plot {}: the plot is SVG; give a file name ending in .svg",
+                plot.display()
+            ))
+            .into());
+        }
+        writable_folder("--plot", plot)?;
+    }
+    if let Some(predictions) = &a.predictions {
+        writable_folder("--predictions", predictions)?;
+    }
     let folds = a.folds.unwrap_or(if a.test.is_some() { 0 } else { 5 });
     if folds == 0 && a.test.is_none() {
         return Err(UsageError(
@@ -120,7 +157,8 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
             folds,
             &params.group_by,
             params.seed,
-        )?;
+        )
+        .map_err(|e| e.for_folds_flag("--folds"))?;
         let kind = if cv.grouped {
             format!("grouped by {}", params.group_by)
         } else {

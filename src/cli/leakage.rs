@@ -15,7 +15,7 @@ pub struct LeakageArgs {
     #[arg(long, env = "STANCE_DATA", default_value = "training-data")]
     pub data: PathBuf,
     /// Tokens to list per label.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u64).range(1..), |n| n as usize))]
     pub top: usize,
     /// Print JSON instead of a table.
     #[arg(long)]

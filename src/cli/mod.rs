@@ -210,6 +210,21 @@ impl ThresholdArgs {
 /// `stance serve --max-body` and `stance classify --max-bytes` default: 1 MiB.
 pub const DEFAULT_MAX_BODY: u64 = 1 << 20;
 
+/// The one-line message for an error and its causes. Many library errors already quote their
+/// cause in their own message (`cannot read the model pointer (No such file ...)`), so anyhow's
+/// `{:#}` would print that cause twice; a cause whose text the message already holds is left out.
+pub fn error_message(e: &anyhow::Error) -> String {
+    let mut message = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message
+}
+
 /// A bad combination of arguments that clap itself cannot see (exit code 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -228,4 +243,25 @@ pub fn open_corpus(path: &Path) -> Result<Corpus> {
         );
     }
     Ok(corpus)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_message;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read the pointer ({0})")]
+    struct Quoting(#[source] std::io::Error);
+
+    #[test]
+    fn a_cause_already_quoted_is_printed_once_and_a_new_one_is_kept() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = anyhow::Error::new(Quoting(io())).context("cannot load the model");
+        assert_eq!(
+            error_message(&e),
+            "cannot load the model: cannot read the pointer (no such file)"
+        );
+        let e = anyhow::Error::new(io()).context("cannot load the model");
+        assert_eq!(error_message(&e), "cannot load the model: no such file");
+    }
 }

@@ -33,6 +33,10 @@ pub struct TrainArgs {
     pub keep: u64,
 }
 
+/// Below this many documents in some label, `stance train` warns that the confidences it
+/// will serve rest on a calibration fitted on a handful of out-of-fold predictions.
+const FEW_DOCUMENTS: usize = 30;
+
 fn progress_bar(corpus: &Corpus, passes: u64) -> Option<ProgressBar> {
     if corpus.len() < 2000 || !std::io::stderr().is_terminal() {
         return None;
@@ -51,6 +55,14 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let params = a.hyper.params();
     let checked = params.clone().check()?;
     let corpus = open_corpus(&a.data)?;
+    let smallest = corpus.stats().smallest_label();
+    if smallest < FEW_DOCUMENTS {
+        eprintln!(
+            "stance: warning: the smallest label has {smallest} documents; with fewer than \
+             {FEW_DOCUMENTS} per label the calibration map is fitted on too few held-out \
+             predictions to trust, and confidences may be far from the real accuracy"
+        );
+    }
     let offtopic = a.offtopic.open()?;
     let cv = if a.cv_folds > 0 {
         let report = cross_validate(
@@ -60,7 +72,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
             a.cv_folds,
             &params.group_by,
             params.seed,
-        )?;
+        )
+        .map_err(|e| e.for_folds_flag("--cv-folds"))?;
         Some(CvSummary::from_report(
             &report.calibrated,
             a.cv_folds,

@@ -358,6 +358,13 @@ fn usage_errors_exit_2_and_runtime_errors_exit_1() {
         "{}",
         stderr(&o)
     );
+    // The cause is quoted in the message; the chain must not print it a second time.
+    assert_eq!(
+        stderr(&o).matches("cannot read the model pointer").count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
     let o = run(&["classify", "--models", "models", "/nonexistent-article.txt"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
@@ -1057,4 +1064,199 @@ fn a_closed_stdout_is_not_a_panic() {
         assert!(!err.contains("panicked"), "{sub:?}: {err}");
         assert!(o.status.success(), "{sub:?}: {:?} {err}", o.status);
     }
+}
+
+#[test]
+fn one_bad_input_file_is_reported_and_the_others_are_still_scored() {
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = (t.path().join("a.txt"), t.path().join("b.txt"));
+    write(&a, OPEN_TEXT);
+    write(&b, CLOSED_TEXT);
+    let missing = t.path().join("missing.txt");
+    let models = root().join("models");
+    let o = run(&[
+        "classify",
+        "--json",
+        "--models",
+        models.to_str().unwrap(),
+        a.to_str().unwrap(),
+        missing.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let files: Vec<String> = json_lines(&o)
+        .iter()
+        .map(|v| v["file"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        files,
+        [a.to_str().unwrap(), b.to_str().unwrap()],
+        "{}",
+        stdout(&o)
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("missing.txt") && err.contains("1 of 3 inputs"),
+        "{err}"
+    );
+}
+
+#[test]
+fn jsonl_output_onto_its_own_input_is_refused_and_the_input_kept() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in.jsonl");
+    let body = format!("{}\n", serde_json::json!({"id": 1, "text": OPEN_TEXT}));
+    write(&input, &body);
+    let link = t.path().join("link.jsonl");
+    std::os::unix::fs::symlink(&input, &link).unwrap();
+    for out in [&input, &link] {
+        let o = classify_jsonl(&input)
+            .arg("--output")
+            .arg(out)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("is the --jsonl input"),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(fs::read_to_string(&input).unwrap(), body);
+    }
+    // Another file is fine.
+    let other = t.path().join("out.jsonl");
+    let o = classify_jsonl(&input)
+        .arg("--output")
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(fs::read_to_string(&other).unwrap().contains("\"stance\""));
+}
+
+#[test]
+fn a_byte_order_mark_does_not_change_a_score() {
+    let plain = json_result(OPEN_TEXT, &[]);
+    let marked = json_result(&format!("\u{feff}{OPEN_TEXT}"), &[]);
+    assert_eq!(plain, marked);
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in.jsonl");
+    let line = serde_json::json!({"id": 1, "text": OPEN_TEXT}).to_string();
+    write(&input, format!("\u{feff}{line}\n{line}\n"));
+    let o = classify_jsonl(&input).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = json_lines(&o);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["stance"], lines[1]["stance"]);
+}
+
+#[test]
+fn fold_and_group_errors_name_the_flag_the_user_can_change() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("data");
+    small_corpus(&data);
+    let models = t.path().join("models");
+    // Labels of 6 documents cannot be split into 7 folds (the calibration is on by default).
+    let (d, m) = (data.to_str().unwrap(), models.to_str().unwrap());
+    let o = run(&[
+        "train",
+        "--data",
+        d,
+        "--models",
+        m,
+        "--offtopic",
+        "none",
+        "--min-count",
+        "1",
+        "--min-df",
+        "1",
+        "--calibration-folds",
+        "7",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--calibration-folds"), "{}", stderr(&o));
+    let o = train_command(&data, &models)
+        .args(["--cv-folds", "7"])
+        .output()
+        .unwrap();
+    assert!(stderr(&o).contains("--cv-folds"), "{}", stderr(&o));
+    let o = run(&[
+        "train",
+        "--data",
+        d,
+        "--models",
+        m,
+        "--offtopic",
+        "none",
+        "--min-count",
+        "100000",
+    ]);
+    assert!(
+        stderr(&o).contains("--min-count") && stderr(&o).contains("--min-df"),
+        "{}",
+        stderr(&o)
+    );
+    // A tiny corpus trains, with a warning about its confidences.
+    let o = train(&data, &models, &[]);
+    assert!(stderr(&o).contains("too few"), "{}", stderr(&o));
+
+    // A --group-by field the manifest does not have is an error, never a silent fallback to
+    // ungrouped folds; the default field may be missing (stratified folds, with a warning).
+    let corpus = root().join("training-data");
+    let corpus = corpus.to_str().unwrap();
+    let o = run(&[
+        "evaluate",
+        "--data",
+        corpus,
+        "--offtopic",
+        "none",
+        "--folds",
+        "2",
+        "--group-by",
+        "writr",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--group-by") && stderr(&o).contains("writr"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "evaluate",
+        "--data",
+        d,
+        "--offtopic",
+        "none",
+        "--folds",
+        "2",
+        "--min-count",
+        "1",
+        "--min-df",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("stratified"), "{}", stderr(&o));
+}
+
+#[test]
+fn evaluate_checks_its_output_paths_before_training() {
+    let d = root().join("training-data");
+    let d = d.to_str().unwrap();
+    let o = run(&["evaluate", "--data", d, "--plot", "report.png"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains(".svg"), "{}", stderr(&o));
+    let o = run(&["evaluate", "--data", d, "--plot", "/nonexistent-dir/r.svg"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("/nonexistent-dir"), "{}", stderr(&o));
+    let o = run(&[
+        "evaluate",
+        "--data",
+        d,
+        "--test",
+        d,
+        "--predictions",
+        "/nonexistent-dir/p.jsonl",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--predictions"), "{}", stderr(&o));
 }

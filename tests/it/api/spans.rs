@@ -51,7 +51,7 @@ fn spans_point_at_the_words_of_their_features() {
     let explanation = v["explanation"].as_object().unwrap();
     let mut bigrams = 0;
     let mut after_emoji = 0;
-    let mut last_end = 0;
+    let mut last = (0, 0);
     for sp in spans {
         let n = |k: &str| sp[k].as_u64().unwrap_or_else(|| panic!("{k} in {sp}")) as usize;
         let (bs, be, us, ue) = (n("byte_start"), n("byte_end"), n("start"), n("end"));
@@ -85,8 +85,12 @@ fn spans_point_at_the_words_of_their_features() {
         if us != bs {
             after_emoji += 1;
         }
-        assert!(be >= last_end, "spans come in text order: {sp}");
-        last_end = be;
+        // Text order is by start (a client walks them that way); ties by end.
+        assert!(
+            (bs, be) >= last,
+            "spans come in text order: {sp} after {last:?}"
+        );
+        last = (bs, be);
         let label = sp["label"].as_str().unwrap();
         let listed = explanation[label]
             .as_array()
