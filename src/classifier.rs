@@ -80,6 +80,11 @@ pub struct Score {
     /// `relevance` at or above the threshold.
     pub on_topic: Option<bool>,
     pub explanation: Option<Explanation>,
+    /// With an explanation: the probabilities of a text with no known feature at all, in label
+    /// order. The explained features move the score away from these; a label the baseline
+    /// favours (through the class priors and the calibration's offsets) can win with no feature
+    /// listed under it, and this says why.
+    pub baseline: Option<Vec<(String, f64)>>,
     /// The features that made the text on- or off-topic.
     pub relevance_explanation: Option<Explanation>,
     /// With an explanation: every occurrence in the text of a feature `explanation` lists, in
@@ -194,12 +199,21 @@ impl Classifier {
         let labels = self.labels();
         let unk = self.tokenizer.unk_id();
         let relevance = rel.as_ref().map(|(_, r)| r.probs[1]);
-        let (explanation, spans) = if explain > 0 {
+        let (explanation, spans, baseline) = if explain > 0 {
             let pulls = self.pulls(&self.stance, &s, explain);
             let found = spans::find(text, &self.tokenizer, &self.stance, &pulls)?;
-            (Some(to_explanation(&labels, pulls)), Some(found))
+            let baseline = labels
+                .iter()
+                .map(|l| l.to_string())
+                .zip(self.stance.score(&[]).probs)
+                .collect();
+            (
+                Some(to_explanation(&labels, pulls)),
+                Some(found),
+                Some(baseline),
+            )
         } else {
-            (None, None)
+            (None, None, None)
         };
         Ok(Score {
             label: labels[best].to_string(),
@@ -216,6 +230,7 @@ impl Classifier {
             relevance,
             on_topic: relevance.map(|r| r >= self.thresholds.relevance),
             explanation,
+            baseline,
             relevance_explanation: rel
                 .as_ref()
                 .filter(|_| explain > 0)

@@ -229,6 +229,17 @@ pub fn run(a: ClassifyArgs) -> Result<()> {
                 ""
             }
         )?;
+        if let Some(baseline) = &score.baseline {
+            let list: Vec<String> = baseline
+                .iter()
+                .map(|(l, p)| format!("{l} {p:.3}"))
+                .collect();
+            writeln!(
+                out,
+                "  baseline (a text with no known feature): {}",
+                list.join(", ")
+            )?;
+        }
         for (i, (label, weights)) in score.explanation.iter().flatten().enumerate() {
             let style = label_style(label, i);
             let list: Vec<String> = weights

@@ -172,6 +172,8 @@ test('a short pro-closed text: label, bars, flags and highlighted spans match th
     const shown = await page.$$eval(`#top .top-label[data-label="${label}"] li`, (els) =>
       els.map((e) => [e.querySelector('.feature').textContent, e.querySelector('.w').textContent]));
     assert.deepEqual(shown, words.map((t) => [t.token, t.weight.toFixed(3)]), `top words of ${label}`);
+    const base = await page.textContent(`#top .top-label[data-label="${label}"] .baseline`);
+    assert.equal(base, 'with no evidence: ' + (100 * r.baseline[label]).toFixed(1) + '%', `baseline of ${label}`);
   }
   await shot('pro-closed.png');
 });

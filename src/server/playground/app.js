@@ -136,7 +136,7 @@
     const trunc = $('truncated');
     trunc.hidden = !r.spans_truncated;
     trunc.textContent = 'Only the first ' + (r.spans || []).length + ' occurrences are highlighted.';
-    renderTop(order, r.explanation || {});
+    renderTop(order, r.explanation || {}, r.baseline || {});
     $('evidence-view').hidden = false;
   }
 
@@ -200,7 +200,11 @@
     article.appendChild(frag);
   }
 
-  function renderTop(order, explanation) {
+  /**
+   * Per label, the words that pushed toward it, under the probability a text with no known word
+   * gets (the baseline): a label can win on the baseline with no word listed under it.
+   */
+  function renderTop(order, explanation, baseline) {
     const top = $('top');
     clear(top);
     for (const l of order) {
@@ -210,6 +214,9 @@
       h.appendChild(el('span', 'swatch ' + labelClass(l)));
       h.appendChild(document.createTextNode(l));
       box.appendChild(h);
+      if (typeof baseline[l] === 'number') {
+        box.appendChild(el('p', 'baseline', 'with no evidence: ' + pct(baseline[l])));
+      }
       const words = explanation[l] || [];
       if (!words.length) {
         box.appendChild(el('p', 'empty', 'no feature pushes toward it'));

@@ -108,6 +108,11 @@ pub struct ClassifyResponse {
     /// Per label, the features that pushed hardest toward it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<BTreeMap<String, Vec<TokenWeight>>>,
+    /// With `explain`: the probabilities the model gives a text with no known feature (its
+    /// class priors and calibration offsets). The features in `explanation` move the score away
+    /// from these, so a label the baseline favours can win with no feature listed under it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BTreeMap<String, f64>>,
     /// Per relevance label (`on-topic`, `off-topic`), the features that pushed hardest toward it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relevance_explanation: Option<BTreeMap<String, Vec<TokenWeight>>>,
@@ -205,6 +210,7 @@ impl ClassifyResponse {
                 version: version.to_string(),
             },
             explanation: s.explanation.map(|e| e.into_iter().collect()),
+            baseline: s.baseline.map(|b| b.into_iter().collect()),
             relevance_explanation: s.relevance_explanation.map(|e| e.into_iter().collect()),
             spans: s.spans,
             spans_truncated: s.spans_truncated,

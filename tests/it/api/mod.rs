@@ -688,3 +688,62 @@ fn relevance_and_evidence_fields_over_http() {
     let m = c.get(s.url("/metrics")).send().unwrap().text().unwrap();
     assert!(m.contains("stance_off_topic_total"), "{m}");
 }
+
+/// The baseline is what a text with no known feature scores, and it is what makes a label win
+/// with nothing listed under it: a reader is never shown a label without the reason for it.
+#[test]
+fn explanations_carry_the_baseline_that_decides_a_label_without_evidence() {
+    let s = Server::start(&[]);
+    let c = client();
+    let score = |text: &str| {
+        json_of(
+            c.post(s.url("/v1/classify"))
+                .json(&json!({"text": text, "explain": 5}))
+                .send()
+                .unwrap(),
+        )
+    };
+    // Words the vocabulary cannot have: no feature at all, so the scores are the baseline.
+    let none = score("zqxv wkpfh qqzrt");
+    assert_eq!(none["evidence"], 0, "{none}");
+    let baseline = none["baseline"].as_object().expect("baseline with explain");
+    for (label, p) in baseline {
+        let got = none["scores"][label].as_f64().unwrap();
+        assert!((got - p.as_f64().unwrap()).abs() < 1e-12, "{none}");
+    }
+    let total: f64 = baseline.values().map(|p| p.as_f64().unwrap()).sum();
+    assert!((total - 1.0).abs() < 1e-9, "{none}");
+    for text in [
+        "open weights",
+        "keep it behind an API",
+        "The panel met on Tuesday.",
+        "Publishing the weights lets anyone audit, fork and fine-tune the model.",
+    ] {
+        let v = score(text);
+        assert_eq!(
+            v["baseline"], none["baseline"],
+            "one baseline per model: {v}"
+        );
+        let label = v["label"].as_str().unwrap();
+        let listed = v["explanation"][label].as_array().unwrap();
+        if listed.is_empty() {
+            let top = baseline
+                .iter()
+                .max_by(|a, b| a.1.as_f64().unwrap().total_cmp(&b.1.as_f64().unwrap()))
+                .unwrap()
+                .0;
+            assert_eq!(
+                label, top,
+                "a label with no evidence must be the baseline's: {v}"
+            );
+        }
+    }
+    // Without explain there is no baseline.
+    let v = json_of(
+        c.post(s.url("/v1/classify"))
+            .json(&json!({"text": "open weights"}))
+            .send()
+            .unwrap(),
+    );
+    assert!(v.get("baseline").is_none(), "{v}");
+}
