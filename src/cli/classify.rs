@@ -25,8 +25,9 @@ pub struct ClassifyArgs {
     /// One JSON object per line per document, shaped like the HTTP response plus "file".
     #[arg(long)]
     pub json: bool,
-    /// Show the N tokens per label that pushed hardest toward it.
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    /// Show the N tokens per label that pushed hardest toward it, and the baseline (the scores
+    /// of a text with no known feature).
+    #[arg(long, default_value_t = 0, value_name = "N", allow_negative_numbers = true)]
     pub explain: usize,
     #[command(flatten)]
     pub thresholds: ThresholdArgs,
