@@ -51,6 +51,13 @@ impl ApiError {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, code, message)
     }
 
+    /// The same error about document `i` of a batch: the message says which one, so that a
+    /// client can find the document among hundreds.
+    pub fn in_document(mut self, i: usize) -> Self {
+        self.message = format!("document {i}: {}", self.message);
+        self
+    }
+
     pub fn not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

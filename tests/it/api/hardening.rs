@@ -523,3 +523,59 @@ fn probes_answer_on_their_own_listener_while_the_main_one_is_full() {
         .unwrap();
     assert_error(r, 404, "not_found");
 }
+
+/// Review finding: a batch document that could not be scored, or was of the wrong shape, got a
+/// message that did not say which document it was (`text at byte 0: ...`, or a line and column
+/// of the whole body). Every per-document error must name the document's index.
+#[test]
+fn batch_errors_name_the_failing_document() {
+    let s = Server::start(&[]);
+    let c = client();
+    let accents = "\u{301}".repeat(20_000);
+    let cases = [
+        (json!({"texts": ["ok", accents]}), "unscorable_text"),
+        (json!({"texts": ["ok", ""]}), "empty_text"),
+        (json!({"texts": ["ok", 3]}), "invalid_request"),
+        (json!({"texts": ["ok", null]}), "invalid_request"),
+        (
+            json!({"documents": [{"text": "ok"}, {"id": "no text"}]}),
+            "invalid_request",
+        ),
+        (
+            json!({"documents": [{"text": "ok"}, {"text": "b", "extra": 1}]}),
+            "invalid_request",
+        ),
+        (
+            json!({"documents": [{"text": "ok"}, {"text": accents}], "explain": 2}),
+            "unscorable_text",
+        ),
+    ];
+    for (body, code) in cases {
+        let r = c
+            .post(s.url("/v1/classify/batch"))
+            .json(&body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 422, "{body:.80}");
+        let v: Value = r.json().unwrap();
+        assert_eq!(v["error"]["code"], code, "{v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("document 1"), "{message}");
+        assert!(!message.contains("line 1 column"), "{message}");
+    }
+    // An error that is not about one document is left as it was.
+    let r = c
+        .post(s.url("/v1/classify/batch"))
+        .json(&json!({"texts": ["ok"], "other": 1}))
+        .send()
+        .unwrap();
+    let v: Value = r.json().unwrap();
+    assert_eq!(v["error"]["code"], "invalid_request", "{v}");
+    assert!(
+        !v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("document"),
+        "{v}"
+    );
+}
