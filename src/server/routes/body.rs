@@ -6,7 +6,8 @@
 //! its subset `us-ascii`, case-insensitively, or none; any other is 415 `unsupported_charset`.
 //! `Content-Encoding` may be absent, `identity` or `gzip` (`x-gzip`); the size limit applies to
 //! the bytes received and again to the decompressed body; any other encoding is 415
-//! `unsupported_encoding`. The whole body must arrive within the body timeout (408).
+//! `unsupported_encoding`. The whole body must arrive within the body timeout (408). One leading
+//! UTF-8 byte-order mark is dropped from the (decoded) body, JSON or text.
 
 use std::io::Write;
 use std::time::Duration;
@@ -128,7 +129,8 @@ pub async fn read(
             return Err(too_large(limit));
         }
     }
-    let bytes = match actix_web::rt::time::timeout(timeout, collect(payload, limit, gzip)).await {
+    let mut bytes = match actix_web::rt::time::timeout(timeout, collect(payload, limit, gzip)).await
+    {
         Ok(r) => r?,
         Err(_) => {
             return Err(ApiError::new(
@@ -141,6 +143,7 @@ pub async fn read(
             ))
         }
     };
+    strip_bom(&mut bytes);
     if is_json {
         if std::str::from_utf8(&bytes).is_err() {
             return Err(invalid_utf8());
@@ -150,6 +153,18 @@ pub async fn read(
         String::from_utf8(bytes)
             .map(Body::Text)
             .map_err(|_| invalid_utf8())
+    }
+}
+
+/// The UTF-8 encoding of U+FEFF, the byte-order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Drops one leading byte-order mark. Windows editors save UTF-8 files with one, and such a file
+/// sent as the body would otherwise glue U+FEFF to the first word (an unknown token) or, as JSON,
+/// fail to parse at line 1 column 1. Only one: a second is part of the text.
+fn strip_bom(bytes: &mut Vec<u8>) {
+    if bytes.starts_with(BOM) {
+        bytes.drain(..BOM.len());
     }
 }
 

@@ -579,3 +579,63 @@ fn batch_errors_name_the_failing_document() {
         "{v}"
     );
 }
+
+/// Review finding: a body saved by a Windows editor starts with a UTF-8 byte-order mark, which
+/// stuck to the first word of a text (`unknown_tokens: 1`) and made JSON fail at line 1 column
+/// 1. One leading BOM must be dropped, so the answer equals the one without it.
+#[test]
+fn a_leading_byte_order_mark_is_dropped() {
+    use flate2::write::GzEncoder;
+    let s = Server::start(&[]);
+    let c = client();
+    let text = "Open weights let anyone audit and fork the model.";
+    let post = |url: &str, ct: &str, gzip: bool, body: Vec<u8>| -> Value {
+        let mut r = c.post(s.url(url)).header("Content-Type", ct);
+        let body = if gzip {
+            let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(&body).unwrap();
+            r = r.header("Content-Encoding", "gzip");
+            e.finish().unwrap()
+        } else {
+            body
+        };
+        let r = r.body(body).send().unwrap();
+        assert_eq!(r.status(), 200, "{url} {ct}");
+        r.json().unwrap()
+    };
+    let bom = |b: &[u8]| [b"\xEF\xBB\xBF", b].concat();
+    let plain = post("/v1/classify", "text/plain", false, text.into());
+    assert_eq!(plain["unknown_tokens"], 0, "{plain}");
+    for gzip in [false, true] {
+        assert_eq!(
+            post("/v1/classify", "text/plain", gzip, bom(text.as_bytes())),
+            plain
+        );
+    }
+    let json = json!({"text": text}).to_string();
+    assert_eq!(
+        post(
+            "/v1/classify",
+            "application/json",
+            false,
+            bom(json.as_bytes())
+        ),
+        plain
+    );
+    let batch = json!({"texts": [text]}).to_string();
+    let v = post(
+        "/v1/classify/batch",
+        "application/json",
+        false,
+        bom(batch.as_bytes()),
+    );
+    assert_eq!(v["results"][0], plain);
+    // Only one: a second mark is part of the text, as in a file that really starts with two.
+    let twice = post(
+        "/v1/classify",
+        "text/plain",
+        false,
+        bom(&bom(text.as_bytes())),
+    );
+    assert_eq!(twice["unknown_tokens"], 1, "{twice}");
+}
