@@ -639,3 +639,72 @@ fn a_leading_byte_order_mark_is_dropped() {
     );
     assert_eq!(twice["unknown_tokens"], 1, "{twice}");
 }
+
+/// Review finding: `--max-body 0` or `--max-batch 0` started, reported ready, then refused
+/// every request. A 0 where it leaves the service useless must be refused at start-up (exit 2,
+/// naming the flag), given as a flag or through its environment twin; the twins still work.
+#[test]
+fn useless_zero_limits_are_refused_at_startup() {
+    let models = root().join("models");
+    let refused = |args: &[&str], envs: &[(&str, &str)]| {
+        let mut child = crate::common::stance()
+            .args(["serve", "--bind", "127.0.0.1:0", "--models"])
+            .arg(&models)
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let Some(status) = status else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} {envs:?}: the service started");
+        };
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (status.code(), stderr)
+    };
+    for (flag, env) in [
+        ("--max-body", "STANCE_MAX_BODY"),
+        ("--max-batch", "STANCE_MAX_BATCH"),
+        ("--max-connections", "STANCE_MAX_CONNECTIONS"),
+        ("--workers", "STANCE_WORKERS"),
+        ("--request-timeout", "STANCE_REQUEST_TIMEOUT"),
+        ("--body-timeout", "STANCE_BODY_TIMEOUT"),
+        ("--request-deadline", "STANCE_REQUEST_DEADLINE"),
+        ("--max-heavy", "STANCE_MAX_HEAVY"),
+    ] {
+        for (args, envs) in [(vec![flag, "0"], vec![]), (vec![], vec![(env, "0")])] {
+            let (code, stderr) = refused(&args, &envs);
+            assert_eq!(code, Some(2), "{flag}: {stderr}");
+            assert!(stderr.contains(flag), "{flag}: {stderr}");
+        }
+    }
+    // The twins still set the limits.
+    let s = Server::start_with(&[], None, &[("STANCE_MAX_BATCH", "2")]);
+    let c = client();
+    let batch = |n: usize| {
+        c.post(s.url("/v1/classify/batch"))
+            .json(&json!({"texts": vec!["open weights"; n]}))
+            .send()
+            .unwrap()
+    };
+    assert_eq!(batch(2).status(), 200);
+    assert_error(batch(3), 413, "batch_too_large");
+}
