@@ -1,8 +1,8 @@
 //! Reading request bodies under the size limit and the body-read timeout, decoding gzip, and
 //! telling JSON from plain text.
 //!
-//! Rules (the README's): the media type is `application/json` (or `+json`), or `text/plain` where
-//! the route accepts it; the only charsets accepted, on either, are UTF-8 (`utf-8`, `utf8`) and
+//! Rules (the README's): the media type is `application/json` (not `application/*+json`), or
+//! `text/plain` where the route accepts it, with any parameters; the only charsets accepted, on either, are UTF-8 (`utf-8`, `utf8`) and
 //! its subset `us-ascii`, case-insensitively, or none; any other is 415 `unsupported_charset`.
 //! `Content-Encoding` may be absent, `identity` or `gzip` (`x-gzip`); the size limit applies to
 //! the bytes received and again to the decompressed body; any other encoding is 415
@@ -99,7 +99,9 @@ pub async fn read(
         .unwrap_or("")
         .to_ascii_lowercase();
     let mime = ctype.split(';').next().unwrap_or("").trim().to_string();
-    let is_json = mime == "application/json" || mime.ends_with("+json");
+    // Exactly `application/json`, as the README promises: a `+json` type (merge-patch, problem
+    // details...) names another format with its own meaning, which this API does not speak.
+    let is_json = mime == "application/json";
     let is_text = allow_text && mime == "text/plain";
     if !is_json && !is_text {
         let accepted = if allow_text {

@@ -708,3 +708,47 @@ fn useless_zero_limits_are_refused_at_startup() {
     assert_eq!(batch(2).status(), 200);
     assert_error(batch(3), 413, "batch_too_large");
 }
+
+/// Review finding: the README promises 415 for any Content-Type but `application/json` (and
+/// `text/plain` on `/v1/classify`), yet `application/merge-patch+json` was scored. Only the
+/// documented types pass, with parameters and in any case; every `+json` type is refused.
+#[test]
+fn only_the_documented_media_types_are_accepted() {
+    let s = Server::start(&[]);
+    let c = client();
+    let post = |url: &str, ct: &str, body: &str| {
+        c.post(s.url(url))
+            .header("Content-Type", ct)
+            .body(body.to_string())
+            .send()
+            .unwrap()
+    };
+    let one = json!({"text": "Open weights let anyone audit the model."}).to_string();
+    let batch = json!({"texts": ["Open weights let anyone audit the model."]}).to_string();
+    for ct in [
+        "application/merge-patch+json",
+        "application/problem+json",
+        "application/vnd.api+json",
+        "application/jsonx",
+        "text/json",
+    ] {
+        assert_error(
+            post("/v1/classify", ct, &one),
+            415,
+            "unsupported_media_type",
+        );
+        assert_error(
+            post("/v1/classify/batch", ct, &batch),
+            415,
+            "unsupported_media_type",
+        );
+    }
+    for ct in ["application/json", "Application/JSON; charset=utf-8"] {
+        assert_eq!(post("/v1/classify", ct, &one).status(), 200, "{ct}");
+        assert_eq!(post("/v1/classify/batch", ct, &batch).status(), 200, "{ct}");
+    }
+    assert_eq!(
+        post("/v1/classify", "text/plain; format=flowed", "open weights").status(),
+        200
+    );
+}
