@@ -104,7 +104,12 @@ pub async fn not_found() -> HttpResponse {
     ApiError::not_found().error_response()
 }
 
-/// Fallback for known routes called with the wrong method.
-pub async fn method_not_allowed() -> HttpResponse {
-    ApiError::method_not_allowed().error_response()
+/// Fallback for known routes called with the wrong method. `allow` lists the methods the route
+/// does accept: RFC 9110 (15.5.6) requires a 405 to carry them in `Allow`, so that a client can
+/// correct the request without reading the documentation.
+pub fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    let mut r = ApiError::method_not_allowed().error_response();
+    r.headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+    r
 }

@@ -74,9 +74,16 @@ pub const ROUTES: [&str; 11] = [
     "/playground/style.css",
 ];
 
-/// A resource whose other methods answer 405.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path.to_string()).default_service(web::to(method_not_allowed))
+/// A route that answers GET and HEAD.
+const GET: &str = "GET, HEAD";
+/// A route that answers POST.
+const POST: &str = "POST";
+
+/// A resource whose other methods answer 405 with `Allow: allow`; `allow` must list the methods
+/// of the routes added to it (the black-box test checks every route's list both ways).
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path.to_string())
+        .default_service(web::to(move || async move { method_not_allowed(allow) }))
 }
 
 /// Mounts the routes an orchestrator polls (`/healthz`, `/readyz`, `/metrics`): on the main
@@ -85,17 +92,17 @@ fn resource(path: &str) -> actix_web::Resource {
 pub fn configure_probes(cfg: &mut web::ServiceConfig) {
     let r = resource;
     cfg.service(
-        r("/healthz")
+        r("/healthz", GET)
             .route(web::get().to(health::healthz))
             .route(web::head().to(health::healthz)),
     )
     .service(
-        r("/readyz")
+        r("/readyz", GET)
             .route(web::get().to(health::readyz))
             .route(web::head().to(health::readyz)),
     )
     .service(
-        r("/metrics")
+        r("/metrics", GET)
             .route(web::get().to(metrics))
             .route(web::head().to(metrics)),
     );
@@ -107,31 +114,31 @@ pub fn configure_probes(cfg: &mut web::ServiceConfig) {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let r = resource;
     configure_probes(cfg);
-    cfg.service(r("/v1/classify").route(web::post().to(classify::classify)))
-        .service(r("/v1/classify/batch").route(web::post().to(classify::classify_batch)))
+    cfg.service(r("/v1/classify", POST).route(web::post().to(classify::classify)))
+        .service(r("/v1/classify/batch", POST).route(web::post().to(classify::classify_batch)))
         .service(
-            r("/v1/model")
+            r("/v1/model", GET)
                 .route(web::get().to(model_info::model_info))
                 .route(web::head().to(model_info::model_info)),
         )
-        .service(r("/v1/admin/reload").route(web::post().to(admin::reload)))
+        .service(r("/v1/admin/reload", POST).route(web::post().to(admin::reload)))
         .service(
-            r("/openapi.json")
+            r("/openapi.json", GET)
                 .route(web::get().to(openapi_json))
                 .route(web::head().to(openapi_json)),
         )
         .service(
-            r("/")
+            r("/", GET)
                 .route(web::get().to(playground::index))
                 .route(web::head().to(playground::index)),
         )
         .service(
-            r("/playground/app.js")
+            r("/playground/app.js", GET)
                 .route(web::get().to(playground::app_js))
                 .route(web::head().to(playground::app_js)),
         )
         .service(
-            r("/playground/style.css")
+            r("/playground/style.css", GET)
                 .route(web::get().to(playground::style_css))
                 .route(web::head().to(playground::style_css)),
         );

@@ -752,3 +752,60 @@ fn only_the_documented_media_types_are_accepted() {
         200
     );
 }
+
+/// Review finding: 405 responses carried no `Allow` header, which RFC 9110 requires. Every route
+/// must list exactly the methods it answers: each listed one is not 405, each other is.
+#[test]
+fn method_not_allowed_lists_the_allowed_methods() {
+    let s = Server::start(&["--probe-bind", "127.0.0.1:0"]);
+    let probes = s.listening()[1].clone();
+    let c = client();
+    let get = ["GET", "HEAD"];
+    let routes: [(&str, &[&str]); 11] = [
+        ("/v1/classify", &["POST"]),
+        ("/v1/classify/batch", &["POST"]),
+        ("/v1/admin/reload", &["POST"]),
+        ("/v1/model", &get),
+        ("/healthz", &get),
+        ("/readyz", &get),
+        ("/metrics", &get),
+        ("/openapi.json", &get),
+        ("/", &get),
+        ("/playground/app.js", &get),
+        ("/playground/style.css", &get),
+    ];
+    let methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+    for (path, allowed) in routes {
+        for method in methods {
+            let r = c
+                .request(method.parse().unwrap(), s.url(path))
+                .send()
+                .unwrap();
+            if allowed.contains(&method) {
+                assert_ne!(r.status(), 405, "{method} {path}");
+                continue;
+            }
+            let allow = r
+                .headers()
+                .get("allow")
+                .map(|v| v.to_str().unwrap().to_string());
+            assert_eq!(
+                allow.as_deref(),
+                Some(allowed.join(", ").as_str()),
+                "{method} {path}"
+            );
+            if method != "HEAD" {
+                assert_error(r, 405, "method_not_allowed");
+            } else {
+                assert_eq!(r.status(), 405);
+            }
+        }
+    }
+    let r = c.delete(format!("{probes}/healthz")).send().unwrap();
+    assert_eq!(
+        r.headers()["allow"],
+        "GET, HEAD",
+        "on the probe listener too"
+    );
+    assert_error(r, 405, "method_not_allowed");
+}
