@@ -42,9 +42,10 @@ fn inline(model: &Classifier, text: &str, explain: usize) -> bool {
 pub struct ClassifyRequest {
     /// The article text (UTF-8, non-empty).
     pub text: String,
-    /// How many tokens per label to return in `explanation` (0 or absent: none).
+    /// How many tokens per label to return in `explanation` (0 or absent: none). At most the
+    /// service's `--max-explain`; `maximum` is its default, 100.
     #[serde(default)]
-    #[schema(value_type = Option<usize>)]
+    #[schema(value_type = Option<usize>, minimum = 0, maximum = 100)]
     pub explain: Option<Box<RawValue>>,
 }
 
@@ -61,12 +62,18 @@ pub struct BatchDocument {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
+    /// The articles. At most the service's `--max-batch` documents; `maxItems` is its default,
+    /// 256.
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 256)]
     pub texts: Option<Vec<String>>,
+    /// The articles with ids. At most `--max-batch` documents, 256 by default (`maxItems`).
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 256)]
     pub documents: Option<Vec<BatchDocument>>,
+    /// As in a single request: at most `--max-explain`, 100 by default (`maximum`).
     #[serde(default)]
-    #[schema(value_type = Option<usize>)]
+    #[schema(value_type = Option<usize>, minimum = 0, maximum = 100)]
     pub explain: Option<Box<RawValue>>,
 }
 

@@ -179,6 +179,47 @@ fn openapi_lists_every_route() {
         routes.len(),
         "the document lists a route the server lacks"
     );
+
+    // The request bounds, at the service's defaults (`--max-explain`, `--max-batch`).
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["ClassifyRequest"]["properties"]["explain"]["maximum"],
+        100
+    );
+    let batch = &schemas["BatchRequest"]["properties"];
+    assert_eq!(batch["explain"]["maximum"], 100, "{batch}");
+    assert_eq!(batch["texts"]["maxItems"], 256, "{batch}");
+    assert_eq!(batch["documents"]["maxItems"], 256, "{batch}");
+    // Each error a route can give is listed, with the JSON error body.
+    let error_body = |r: &Value| {
+        let r = match r["$ref"].as_str() {
+            Some(name) => {
+                let name = name.trim_start_matches("#/components/responses/");
+                &doc["components"]["responses"][name]
+            }
+            None => r,
+        };
+        r["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/ErrorBody"
+    };
+    for (method, path) in routes {
+        let responses = &paths[path][method]["responses"];
+        let mut expected = vec!["405", "431"];
+        if path.starts_with("/v1/classify") {
+            expected.extend(["400", "408", "413", "415", "422", "429"]);
+        }
+        for status in expected {
+            assert!(
+                error_body(&responses[status]),
+                "{method} {path} {status}: {responses}"
+            );
+        }
+    }
+    assert!(
+        doc["components"]["responses"]["MethodNotAllowed"]["headers"]["Allow"].is_object(),
+        "{}",
+        doc["components"]["responses"]
+    );
+    assert!(error_body(&doc["components"]["responses"]["NotFound"]));
 }
 
 #[test]
