@@ -11,7 +11,7 @@ use stance::server::state::Limits;
 use stance::server::telemetry::{self, LogFormat};
 use stance::server::ServeConfig;
 
-use super::{ThresholdArgs, UsageError, DEFAULT_MAX_BODY};
+use super::{ThresholdArgs, DEFAULT_MAX_BODY};
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -27,13 +27,13 @@ pub struct ServeArgs {
     #[arg(long, env = "STANCE_PROBE_BIND")]
     pub probe_bind: Option<String>,
     /// Worker threads (default: one per CPU core).
-    #[arg(long, env = "STANCE_WORKERS")]
+    #[arg(long, env = "STANCE_WORKERS", value_parser = at_least_one())]
     pub workers: Option<usize>,
     /// Largest accepted request body in bytes (after gzip decoding, and before).
-    #[arg(long, env = "STANCE_MAX_BODY", default_value_t = DEFAULT_MAX_BODY as usize)]
+    #[arg(long, env = "STANCE_MAX_BODY", default_value_t = DEFAULT_MAX_BODY as usize, value_parser = at_least_one())]
     pub max_body: usize,
     /// Largest accepted batch, in documents.
-    #[arg(long, env = "STANCE_MAX_BATCH", default_value_t = 256)]
+    #[arg(long, env = "STANCE_MAX_BATCH", default_value_t = 256, value_parser = at_least_one())]
     pub max_batch: usize,
     /// Largest accepted `explain` value.
     #[arg(long, env = "STANCE_MAX_EXPLAIN", default_value_t = 100)]
@@ -42,7 +42,7 @@ pub struct ServeArgs {
     #[arg(long, env = "STANCE_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
     /// Seconds a client has to send its request head before the connection is closed.
-    #[arg(long, env = "STANCE_REQUEST_TIMEOUT", default_value_t = 5)]
+    #[arg(long, env = "STANCE_REQUEST_TIMEOUT", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout: u64,
     /// Seconds a client has to send the whole request body (408 request_timeout otherwise).
     #[arg(long, env = "STANCE_BODY_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
@@ -63,13 +63,21 @@ pub struct ServeArgs {
     #[arg(long, env = "STANCE_KEEP_ALIVE", default_value_t = 30)]
     pub keep_alive: u64,
     /// Concurrent connections per worker.
-    #[arg(long, env = "STANCE_MAX_CONNECTIONS", default_value_t = 10_000)]
+    #[arg(long, env = "STANCE_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = at_least_one())]
     pub max_connections: usize,
     /// Log format.
     #[arg(long, env = "STANCE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     #[command(flatten)]
     pub thresholds: ThresholdArgs,
+}
+
+/// The parser of a count for which 0 would leave the service useless (a body limit of 0 bytes, a
+/// batch of 0 documents, 0 workers or connections): it would start and report ready, then refuse
+/// or never accept every request, so clap refuses it at start-up, naming the flag (or its
+/// environment twin).
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
 }
 
 pub fn run(a: ServeArgs) -> Result<()> {
@@ -79,9 +87,6 @@ pub fn run(a: ServeArgs) -> Result<()> {
             .map(|n| n.get())
             .unwrap_or(2)
     });
-    if workers == 0 {
-        return Err(UsageError("--workers must be at least 1".into()).into());
-    }
     let config = ServeConfig {
         models_dir: a.models,
         bind: a.bind,

@@ -51,6 +51,13 @@ impl ApiError {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, code, message)
     }
 
+    /// The same error about document `i` of a batch: the message says which one, so that a
+    /// client can find the document among hundreds.
+    pub fn in_document(mut self, i: usize) -> Self {
+        self.message = format!("document {i}: {}", self.message);
+        self
+    }
+
     pub fn not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
@@ -97,7 +104,12 @@ pub async fn not_found() -> HttpResponse {
     ApiError::not_found().error_response()
 }
 
-/// Fallback for known routes called with the wrong method.
-pub async fn method_not_allowed() -> HttpResponse {
-    ApiError::method_not_allowed().error_response()
+/// Fallback for known routes called with the wrong method. `allow` lists the methods the route
+/// does accept: RFC 9110 (15.5.6) requires a 405 to carry them in `Allow`, so that a client can
+/// correct the request without reading the documentation.
+pub fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    let mut r = ApiError::method_not_allowed().error_response();
+    r.headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+    r
 }

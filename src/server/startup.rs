@@ -181,8 +181,9 @@ fn probe_server(
 }
 
 /// Adds to `builder` a listener serving what `routes` mounts, with the service's keep-alive and
-/// request-head timeout `(keep_alive, head_timeout)`, request logs and metrics, and the JSON error
-/// shape for the HTTP layer's own errors.
+/// request-head timeout `(keep_alive, head_timeout)`, request logs and metrics, the JSON error
+/// shape for the HTTP layer's own errors, and keep-alive connections that close as soon as a
+/// graceful shutdown starts.
 fn listen(
     builder: actix_server::ServerBuilder,
     name: &str,
@@ -191,6 +192,10 @@ fn listen(
     (keep_alive, head_timeout): (Duration, Duration),
     routes: fn(&mut web::ServiceConfig),
 ) -> std::io::Result<actix_server::ServerBuilder> {
+    // Fires when `ServerHandle::stop(true)` starts the drain. actix-server only waits for a
+    // worker's connections to end; without this signal an idle keep-alive connection is not told
+    // to close and holds the process until `--shutdown-timeout` (or the keep-alive) runs out.
+    let draining = builder.graceful_shutdown_signal();
     builder.listen(name, listener, move || {
         let app = App::new()
             .app_data(state.clone())
@@ -199,7 +204,15 @@ fn listen(
             .default_service(web::to(not_found))
             .into_factory()
             .map_err(|e| e.error_response());
+        let draining = draining.clone();
+        // On the signal the dispatcher closes an idle connection at once, and one with a request
+        // in flight right after its response (with `Connection: close`): the drain then waits
+        // only for real work.
         let http = HttpService::build()
+            .graceful_shutdown_signal(move || {
+                let draining = draining.clone();
+                async move { draining.notified().await }
+            })
             .keep_alive(keep_alive)
             .client_request_timeout(head_timeout)
             .client_disconnect_timeout(Duration::from_secs(1))

@@ -1,12 +1,13 @@
 //! Reading request bodies under the size limit and the body-read timeout, decoding gzip, and
 //! telling JSON from plain text.
 //!
-//! Rules (the README's): the media type is `application/json` (or `+json`), or `text/plain` where
-//! the route accepts it; the only charsets accepted, on either, are UTF-8 (`utf-8`, `utf8`) and
+//! Rules (the README's): the media type is `application/json` (not `application/*+json`), or
+//! `text/plain` where the route accepts it, with any parameters; the only charsets accepted, on either, are UTF-8 (`utf-8`, `utf8`) and
 //! its subset `us-ascii`, case-insensitively, or none; any other is 415 `unsupported_charset`.
 //! `Content-Encoding` may be absent, `identity` or `gzip` (`x-gzip`); the size limit applies to
 //! the bytes received and again to the decompressed body; any other encoding is 415
-//! `unsupported_encoding`. The whole body must arrive within the body timeout (408).
+//! `unsupported_encoding`. The whole body must arrive within the body timeout (408). One leading
+//! UTF-8 byte-order mark is dropped from the (decoded) body, JSON or text.
 
 use std::io::Write;
 use std::time::Duration;
@@ -98,7 +99,9 @@ pub async fn read(
         .unwrap_or("")
         .to_ascii_lowercase();
     let mime = ctype.split(';').next().unwrap_or("").trim().to_string();
-    let is_json = mime == "application/json" || mime.ends_with("+json");
+    // Exactly `application/json`, as the README promises: a `+json` type (merge-patch, problem
+    // details...) names another format with its own meaning, which this API does not speak.
+    let is_json = mime == "application/json";
     let is_text = allow_text && mime == "text/plain";
     if !is_json && !is_text {
         let accepted = if allow_text {
@@ -128,7 +131,8 @@ pub async fn read(
             return Err(too_large(limit));
         }
     }
-    let bytes = match actix_web::rt::time::timeout(timeout, collect(payload, limit, gzip)).await {
+    let mut bytes = match actix_web::rt::time::timeout(timeout, collect(payload, limit, gzip)).await
+    {
         Ok(r) => r?,
         Err(_) => {
             return Err(ApiError::new(
@@ -141,6 +145,7 @@ pub async fn read(
             ))
         }
     };
+    strip_bom(&mut bytes);
     if is_json {
         if std::str::from_utf8(&bytes).is_err() {
             return Err(invalid_utf8());
@@ -150,6 +155,18 @@ pub async fn read(
         String::from_utf8(bytes)
             .map(Body::Text)
             .map_err(|_| invalid_utf8())
+    }
+}
+
+/// The UTF-8 encoding of U+FEFF, the byte-order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Drops one leading byte-order mark. Windows editors save UTF-8 files with one, and such a file
+/// sent as the body would otherwise glue U+FEFF to the first word (an unknown token) or, as JSON,
+/// fail to parse at line 1 column 1. Only one: a second is part of the text.
+fn strip_bom(bytes: &mut Vec<u8>) {
+    if bytes.starts_with(BOM) {
+        bytes.drain(..BOM.len());
     }
 }
 

@@ -42,9 +42,10 @@ fn inline(model: &Classifier, text: &str, explain: usize) -> bool {
 pub struct ClassifyRequest {
     /// The article text (UTF-8, non-empty).
     pub text: String,
-    /// How many tokens per label to return in `explanation` (0 or absent: none).
+    /// How many tokens per label to return in `explanation` (0 or absent: none). At most the
+    /// service's `--max-explain`; `maximum` is its default, 100.
     #[serde(default)]
-    #[schema(value_type = Option<usize>)]
+    #[schema(value_type = Option<usize>, minimum = 0, maximum = 100)]
     pub explain: Option<Box<RawValue>>,
 }
 
@@ -61,13 +62,63 @@ pub struct BatchDocument {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
+    /// The articles. At most the service's `--max-batch` documents; `maxItems` is its default,
+    /// 256.
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 256)]
     pub texts: Option<Vec<String>>,
+    /// The articles with ids. At most `--max-batch` documents, 256 by default (`maxItems`).
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 256)]
     pub documents: Option<Vec<BatchDocument>>,
+    /// As in a single request: at most `--max-explain`, 100 by default (`maximum`).
     #[serde(default)]
-    #[schema(value_type = Option<usize>)]
+    #[schema(value_type = Option<usize>, minimum = 0, maximum = 100)]
     pub explain: Option<Box<RawValue>>,
+}
+
+/// A batch body read loosely: each document's raw JSON, so that a document of the wrong shape
+/// can be found by its position.
+#[derive(Deserialize)]
+struct LooseBatch {
+    #[serde(default)]
+    texts: Option<Vec<Box<RawValue>>>,
+    #[serde(default)]
+    documents: Option<Vec<Box<RawValue>>>,
+}
+
+/// On a 422 `invalid_request` for a batch body, finds the first document of the wrong shape (a
+/// text that is not a string, a document with a missing or unknown field...) and names it, as
+/// every other per-document error does; serde's own message only gives a line and column of the
+/// whole body. Runs only on the error path, so a good batch is parsed once, straight into
+/// [`BatchRequest`]. Any other error (or none found) is returned as it was.
+fn name_failing_document(bytes: &[u8], e: ApiError) -> ApiError {
+    if e.code != "invalid_request" {
+        return e;
+    }
+    let Ok(loose) = serde_json::from_slice::<LooseBatch>(bytes) else {
+        return e;
+    };
+    let wrong = |raw: &RawValue, as_text: bool| {
+        let r = if as_text {
+            serde_json::from_str::<String>(raw.get()).map(drop)
+        } else {
+            serde_json::from_str::<BatchDocument>(raw.get()).map(drop)
+        };
+        r.err()
+    };
+    let lists = [(loose.texts, true), (loose.documents, false)];
+    for (list, as_text) in lists {
+        for (i, raw) in list.iter().flatten().enumerate() {
+            if let Some(err) = wrong(raw, as_text) {
+                // The position is within the document's own JSON, which would mislead.
+                let msg = err.to_string();
+                let msg = msg.split(" at line ").next().unwrap_or(&msg);
+                return ApiError::unprocessable("invalid_request", format!("document {i}: {msg}"));
+            }
+        }
+    }
+    e
 }
 
 /// The model that produced a score.
@@ -345,7 +396,7 @@ async fn batch_inner(
             "expected a JSON body",
         ));
     };
-    let r: BatchRequest = body::parse_json(&bytes)?;
+    let r: BatchRequest = body::parse_json(&bytes).map_err(|e| name_failing_document(&bytes, e))?;
     let explain = check_explain(r.explain.as_deref(), limits.max_explain)?;
     let docs: Vec<(Option<String>, String)> = match (r.texts, r.documents) {
         (Some(t), None) => t.into_iter().map(|t| (None, t)).collect(),
@@ -384,20 +435,27 @@ async fn batch_inner(
     };
     let small = docs.iter().map(|(_, t)| t.len()).sum::<usize>() <= limit
         && docs.iter().all(|(_, t)| model.tokenizer().is_fast(t));
+    // Each error names its document: in a batch of 256 a bare "text at byte 0" says nothing.
+    let score = move |m: &Classifier, i: usize, (id, t): (Option<String>, String)| {
+        score_one(m, id, &t, explain).map_err(|e| e.in_document(i))
+    };
     let results = if small {
         docs.into_iter()
-            .map(|(id, t)| score_one(&model, id, &t, explain))
+            .enumerate()
+            .map(|(i, d)| score(&model, i, d))
             .collect::<Result<Vec<_>, _>>()?
     } else {
         let m = model.clone();
         off_worker(&state, move || {
             if docs.len() >= PARALLEL_BATCH {
                 docs.into_par_iter()
-                    .map(|(id, t)| score_one(&m, id, &t, explain))
+                    .enumerate()
+                    .map(|(i, d)| score(&m, i, d))
                     .collect::<Result<Vec<_>, _>>()
             } else {
                 docs.into_iter()
-                    .map(|(id, t)| score_one(&m, id, &t, explain))
+                    .enumerate()
+                    .map(|(i, d)| score(&m, i, d))
                     .collect::<Result<Vec<_>, _>>()
             }
         })

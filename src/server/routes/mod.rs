@@ -9,7 +9,7 @@ pub mod playground;
 
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::{Modify, OpenApi, PartialSchema};
 
 use super::error::method_not_allowed;
 use super::state::AppState;
@@ -26,10 +26,84 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The responses the HTTP layer or the route table gives on every route, whatever the handler:
+/// 405 (with `Allow`) for a method the route does not answer and 431 for a request head over
+/// actix-http's limit, both with the JSON error body. Added to every operation here, since
+/// utoipa has no document-wide responses; 404 (a path not listed) has no operation to sit on,
+/// so it is a named component response, referred to from the description.
+struct HttpLayerResponses;
+
+impl Modify for HttpLayerResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new().description(description).content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+        };
+        let allow = utoipa::openapi::header::HeaderBuilder::new()
+            .schema(String::schema())
+            .description(Some(
+                "The methods the route answers, e.g. `GET, HEAD` or `POST`",
+            ))
+            .build();
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, response) in [
+            (
+                "MethodNotAllowed",
+                error("`method_not_allowed`: the route does not answer this method")
+                    .header("Allow", allow)
+                    .build(),
+            ),
+            (
+                "RequestHeaderFieldsTooLarge",
+                error("`request_header_fields_too_large`: the request head is too large").build(),
+            ),
+            (
+                "NotFound",
+                error("`not_found`: any path not in this document").build(),
+            ),
+        ] {
+            components.responses.insert(name.into(), response.into());
+        }
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ];
+            for op in operations.into_iter().flatten() {
+                for (status, name) in [
+                    ("405", "MethodNotAllowed"),
+                    ("431", "RequestHeaderFieldsTooLarge"),
+                ] {
+                    op.responses
+                        .responses
+                        .entry(status.into())
+                        .or_insert_with(|| Ref::from_response_name(name).into());
+                }
+            }
+        }
+    }
+}
+
 /// The OpenAPI document, generated from the handlers' annotations.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "stance", description = "Scores an article's stance on open versus closed AI models"),
+    info(
+        title = "stance",
+        description = "Scores an article's stance on open versus closed AI models. Every error is \
+                       the JSON `ErrorBody`; a path not listed here answers 404 (the `NotFound` \
+                       response), a listed path 405 for a method it does not answer."
+    ),
     paths(
         classify::classify,
         classify::classify_batch,
@@ -40,7 +114,7 @@ impl Modify for BearerAuth {
         metrics,
         openapi_json,
     ),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &HttpLayerResponses)
 )]
 pub struct ApiDoc;
 
@@ -74,9 +148,16 @@ pub const ROUTES: [&str; 11] = [
     "/playground/style.css",
 ];
 
-/// A resource whose other methods answer 405.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path.to_string()).default_service(web::to(method_not_allowed))
+/// A route that answers GET and HEAD.
+const GET: &str = "GET, HEAD";
+/// A route that answers POST.
+const POST: &str = "POST";
+
+/// A resource whose other methods answer 405 with `Allow: allow`; `allow` must list the methods
+/// of the routes added to it (the black-box test checks every route's list both ways).
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path.to_string())
+        .default_service(web::to(move || async move { method_not_allowed(allow) }))
 }
 
 /// Mounts the routes an orchestrator polls (`/healthz`, `/readyz`, `/metrics`): on the main
@@ -85,17 +166,17 @@ fn resource(path: &str) -> actix_web::Resource {
 pub fn configure_probes(cfg: &mut web::ServiceConfig) {
     let r = resource;
     cfg.service(
-        r("/healthz")
+        r("/healthz", GET)
             .route(web::get().to(health::healthz))
             .route(web::head().to(health::healthz)),
     )
     .service(
-        r("/readyz")
+        r("/readyz", GET)
             .route(web::get().to(health::readyz))
             .route(web::head().to(health::readyz)),
     )
     .service(
-        r("/metrics")
+        r("/metrics", GET)
             .route(web::get().to(metrics))
             .route(web::head().to(metrics)),
     );
@@ -107,31 +188,31 @@ pub fn configure_probes(cfg: &mut web::ServiceConfig) {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let r = resource;
     configure_probes(cfg);
-    cfg.service(r("/v1/classify").route(web::post().to(classify::classify)))
-        .service(r("/v1/classify/batch").route(web::post().to(classify::classify_batch)))
+    cfg.service(r("/v1/classify", POST).route(web::post().to(classify::classify)))
+        .service(r("/v1/classify/batch", POST).route(web::post().to(classify::classify_batch)))
         .service(
-            r("/v1/model")
+            r("/v1/model", GET)
                 .route(web::get().to(model_info::model_info))
                 .route(web::head().to(model_info::model_info)),
         )
-        .service(r("/v1/admin/reload").route(web::post().to(admin::reload)))
+        .service(r("/v1/admin/reload", POST).route(web::post().to(admin::reload)))
         .service(
-            r("/openapi.json")
+            r("/openapi.json", GET)
                 .route(web::get().to(openapi_json))
                 .route(web::head().to(openapi_json)),
         )
         .service(
-            r("/")
+            r("/", GET)
                 .route(web::get().to(playground::index))
                 .route(web::head().to(playground::index)),
         )
         .service(
-            r("/playground/app.js")
+            r("/playground/app.js", GET)
                 .route(web::get().to(playground::app_js))
                 .route(web::head().to(playground::app_js)),
         )
         .service(
-            r("/playground/style.css")
+            r("/playground/style.css", GET)
                 .route(web::get().to(playground::style_css))
                 .route(web::head().to(playground::style_css)),
         );

@@ -523,3 +523,289 @@ fn probes_answer_on_their_own_listener_while_the_main_one_is_full() {
         .unwrap();
     assert_error(r, 404, "not_found");
 }
+
+/// Review finding: a batch document that could not be scored, or was of the wrong shape, got a
+/// message that did not say which document it was (`text at byte 0: ...`, or a line and column
+/// of the whole body). Every per-document error must name the document's index.
+#[test]
+fn batch_errors_name_the_failing_document() {
+    let s = Server::start(&[]);
+    let c = client();
+    let accents = "\u{301}".repeat(20_000);
+    let cases = [
+        (json!({"texts": ["ok", accents]}), "unscorable_text"),
+        (json!({"texts": ["ok", ""]}), "empty_text"),
+        (json!({"texts": ["ok", 3]}), "invalid_request"),
+        (json!({"texts": ["ok", null]}), "invalid_request"),
+        (
+            json!({"documents": [{"text": "ok"}, {"id": "no text"}]}),
+            "invalid_request",
+        ),
+        (
+            json!({"documents": [{"text": "ok"}, {"text": "b", "extra": 1}]}),
+            "invalid_request",
+        ),
+        (
+            json!({"documents": [{"text": "ok"}, {"text": accents}], "explain": 2}),
+            "unscorable_text",
+        ),
+    ];
+    for (body, code) in cases {
+        let r = c
+            .post(s.url("/v1/classify/batch"))
+            .json(&body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 422, "{body:.80}");
+        let v: Value = r.json().unwrap();
+        assert_eq!(v["error"]["code"], code, "{v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("document 1"), "{message}");
+        assert!(!message.contains("line 1 column"), "{message}");
+    }
+    // An error that is not about one document is left as it was.
+    let r = c
+        .post(s.url("/v1/classify/batch"))
+        .json(&json!({"texts": ["ok"], "other": 1}))
+        .send()
+        .unwrap();
+    let v: Value = r.json().unwrap();
+    assert_eq!(v["error"]["code"], "invalid_request", "{v}");
+    assert!(
+        !v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("document"),
+        "{v}"
+    );
+}
+
+/// Review finding: a body saved by a Windows editor starts with a UTF-8 byte-order mark, which
+/// stuck to the first word of a text (`unknown_tokens: 1`) and made JSON fail at line 1 column
+/// 1. One leading BOM must be dropped, so the answer equals the one without it.
+#[test]
+fn a_leading_byte_order_mark_is_dropped() {
+    use flate2::write::GzEncoder;
+    let s = Server::start(&[]);
+    let c = client();
+    let text = "Open weights let anyone audit and fork the model.";
+    let post = |url: &str, ct: &str, gzip: bool, body: Vec<u8>| -> Value {
+        let mut r = c.post(s.url(url)).header("Content-Type", ct);
+        let body = if gzip {
+            let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(&body).unwrap();
+            r = r.header("Content-Encoding", "gzip");
+            e.finish().unwrap()
+        } else {
+            body
+        };
+        let r = r.body(body).send().unwrap();
+        assert_eq!(r.status(), 200, "{url} {ct}");
+        r.json().unwrap()
+    };
+    let bom = |b: &[u8]| [b"\xEF\xBB\xBF", b].concat();
+    let plain = post("/v1/classify", "text/plain", false, text.into());
+    assert_eq!(plain["unknown_tokens"], 0, "{plain}");
+    for gzip in [false, true] {
+        assert_eq!(
+            post("/v1/classify", "text/plain", gzip, bom(text.as_bytes())),
+            plain
+        );
+    }
+    let json = json!({"text": text}).to_string();
+    assert_eq!(
+        post(
+            "/v1/classify",
+            "application/json",
+            false,
+            bom(json.as_bytes())
+        ),
+        plain
+    );
+    let batch = json!({"texts": [text]}).to_string();
+    let v = post(
+        "/v1/classify/batch",
+        "application/json",
+        false,
+        bom(batch.as_bytes()),
+    );
+    assert_eq!(v["results"][0], plain);
+    // Only one: a second mark is part of the text, as in a file that really starts with two.
+    let twice = post(
+        "/v1/classify",
+        "text/plain",
+        false,
+        bom(&bom(text.as_bytes())),
+    );
+    assert_eq!(twice["unknown_tokens"], 1, "{twice}");
+}
+
+/// Review finding: `--max-body 0` or `--max-batch 0` started, reported ready, then refused
+/// every request. A 0 where it leaves the service useless must be refused at start-up (exit 2,
+/// naming the flag), given as a flag or through its environment twin; the twins still work.
+#[test]
+fn useless_zero_limits_are_refused_at_startup() {
+    let models = root().join("models");
+    let refused = |args: &[&str], envs: &[(&str, &str)]| {
+        let mut child = crate::common::stance()
+            .args(["serve", "--bind", "127.0.0.1:0", "--models"])
+            .arg(&models)
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let Some(status) = status else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} {envs:?}: the service started");
+        };
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (status.code(), stderr)
+    };
+    for (flag, env) in [
+        ("--max-body", "STANCE_MAX_BODY"),
+        ("--max-batch", "STANCE_MAX_BATCH"),
+        ("--max-connections", "STANCE_MAX_CONNECTIONS"),
+        ("--workers", "STANCE_WORKERS"),
+        ("--request-timeout", "STANCE_REQUEST_TIMEOUT"),
+        ("--body-timeout", "STANCE_BODY_TIMEOUT"),
+        ("--request-deadline", "STANCE_REQUEST_DEADLINE"),
+        ("--max-heavy", "STANCE_MAX_HEAVY"),
+    ] {
+        for (args, envs) in [(vec![flag, "0"], vec![]), (vec![], vec![(env, "0")])] {
+            let (code, stderr) = refused(&args, &envs);
+            assert_eq!(code, Some(2), "{flag}: {stderr}");
+            assert!(stderr.contains(flag), "{flag}: {stderr}");
+        }
+    }
+    // The twins still set the limits.
+    let s = Server::start_with(&[], None, &[("STANCE_MAX_BATCH", "2")]);
+    let c = client();
+    let batch = |n: usize| {
+        c.post(s.url("/v1/classify/batch"))
+            .json(&json!({"texts": vec!["open weights"; n]}))
+            .send()
+            .unwrap()
+    };
+    assert_eq!(batch(2).status(), 200);
+    assert_error(batch(3), 413, "batch_too_large");
+}
+
+/// Review finding: the README promises 415 for any Content-Type but `application/json` (and
+/// `text/plain` on `/v1/classify`), yet `application/merge-patch+json` was scored. Only the
+/// documented types pass, with parameters and in any case; every `+json` type is refused.
+#[test]
+fn only_the_documented_media_types_are_accepted() {
+    let s = Server::start(&[]);
+    let c = client();
+    let post = |url: &str, ct: &str, body: &str| {
+        c.post(s.url(url))
+            .header("Content-Type", ct)
+            .body(body.to_string())
+            .send()
+            .unwrap()
+    };
+    let one = json!({"text": "Open weights let anyone audit the model."}).to_string();
+    let batch = json!({"texts": ["Open weights let anyone audit the model."]}).to_string();
+    for ct in [
+        "application/merge-patch+json",
+        "application/problem+json",
+        "application/vnd.api+json",
+        "application/jsonx",
+        "text/json",
+    ] {
+        assert_error(
+            post("/v1/classify", ct, &one),
+            415,
+            "unsupported_media_type",
+        );
+        assert_error(
+            post("/v1/classify/batch", ct, &batch),
+            415,
+            "unsupported_media_type",
+        );
+    }
+    for ct in ["application/json", "Application/JSON; charset=utf-8"] {
+        assert_eq!(post("/v1/classify", ct, &one).status(), 200, "{ct}");
+        assert_eq!(post("/v1/classify/batch", ct, &batch).status(), 200, "{ct}");
+    }
+    assert_eq!(
+        post("/v1/classify", "text/plain; format=flowed", "open weights").status(),
+        200
+    );
+}
+
+/// Review finding: 405 responses carried no `Allow` header, which RFC 9110 requires. Every route
+/// must list exactly the methods it answers: each listed one is not 405, each other is.
+#[test]
+fn method_not_allowed_lists_the_allowed_methods() {
+    let s = Server::start(&["--probe-bind", "127.0.0.1:0"]);
+    let probes = s.listening()[1].clone();
+    let c = client();
+    let get = ["GET", "HEAD"];
+    let routes: [(&str, &[&str]); 11] = [
+        ("/v1/classify", &["POST"]),
+        ("/v1/classify/batch", &["POST"]),
+        ("/v1/admin/reload", &["POST"]),
+        ("/v1/model", &get),
+        ("/healthz", &get),
+        ("/readyz", &get),
+        ("/metrics", &get),
+        ("/openapi.json", &get),
+        ("/", &get),
+        ("/playground/app.js", &get),
+        ("/playground/style.css", &get),
+    ];
+    let methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+    for (path, allowed) in routes {
+        for method in methods {
+            let r = c
+                .request(method.parse().unwrap(), s.url(path))
+                .send()
+                .unwrap();
+            if allowed.contains(&method) {
+                assert_ne!(r.status(), 405, "{method} {path}");
+                continue;
+            }
+            let allow = r
+                .headers()
+                .get("allow")
+                .map(|v| v.to_str().unwrap().to_string());
+            assert_eq!(
+                allow.as_deref(),
+                Some(allowed.join(", ").as_str()),
+                "{method} {path}"
+            );
+            if method != "HEAD" {
+                assert_error(r, 405, "method_not_allowed");
+            } else {
+                assert_eq!(r.status(), 405);
+            }
+        }
+    }
+    let r = c.delete(format!("{probes}/healthz")).send().unwrap();
+    assert_eq!(
+        r.headers()["allow"],
+        "GET, HEAD",
+        "on the probe listener too"
+    );
+    assert_error(r, 405, "method_not_allowed");
+}

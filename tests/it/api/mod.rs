@@ -179,6 +179,47 @@ fn openapi_lists_every_route() {
         routes.len(),
         "the document lists a route the server lacks"
     );
+
+    // The request bounds, at the service's defaults (`--max-explain`, `--max-batch`).
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["ClassifyRequest"]["properties"]["explain"]["maximum"],
+        100
+    );
+    let batch = &schemas["BatchRequest"]["properties"];
+    assert_eq!(batch["explain"]["maximum"], 100, "{batch}");
+    assert_eq!(batch["texts"]["maxItems"], 256, "{batch}");
+    assert_eq!(batch["documents"]["maxItems"], 256, "{batch}");
+    // Each error a route can give is listed, with the JSON error body.
+    let error_body = |r: &Value| {
+        let r = match r["$ref"].as_str() {
+            Some(name) => {
+                let name = name.trim_start_matches("#/components/responses/");
+                &doc["components"]["responses"][name]
+            }
+            None => r,
+        };
+        r["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/ErrorBody"
+    };
+    for (method, path) in routes {
+        let responses = &paths[path][method]["responses"];
+        let mut expected = vec!["405", "431"];
+        if path.starts_with("/v1/classify") {
+            expected.extend(["400", "408", "413", "415", "422", "429"]);
+        }
+        for status in expected {
+            assert!(
+                error_body(&responses[status]),
+                "{method} {path} {status}: {responses}"
+            );
+        }
+    }
+    assert!(
+        doc["components"]["responses"]["MethodNotAllowed"]["headers"]["Allow"].is_object(),
+        "{}",
+        doc["components"]["responses"]
+    );
+    assert!(error_body(&doc["components"]["responses"]["NotFound"]));
 }
 
 #[test]
@@ -453,6 +494,84 @@ fn sigterm_drains_in_flight_requests() {
     assert!(!statuses.is_empty());
     assert!(statuses.iter().all(|&c| c == 200), "{statuses:?}");
     assert!(s.log_text().contains("SIGTERM"));
+}
+
+/// Reads one HTTP/1.1 response with a `Content-Length` body from a connection that stays open.
+fn read_one_response(c: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        assert_eq!(c.read(&mut byte).unwrap(), 1, "connection closed mid-head");
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0u8; length];
+    c.read_exact(&mut body).unwrap();
+    buf.extend_from_slice(&body);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Review finding: an idle keep-alive connection held the drain until `--shutdown-timeout` ran
+/// out (every rollout waited the full 20 s). On SIGTERM it must be closed at once, a request in
+/// flight on another keep-alive connection must still be answered (then that connection closed),
+/// and the process must exit without waiting for the shutdown timeout. Both timeouts are 60 s
+/// and the bound on the exit is 30 s, so only the drain itself can end the process in time.
+#[test]
+fn sigterm_closes_idle_keep_alive_connections_at_once() {
+    let mut s = Server::start(&["--shutdown-timeout", "60", "--keep-alive", "60"]);
+    let host = s.addr();
+    let mut idle = TcpStream::connect(s.addr()).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(40)))
+        .unwrap();
+    write!(idle, "GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
+    let first = read_one_response(&mut idle);
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    assert!(
+        !first.to_ascii_lowercase().contains("connection: close"),
+        "kept alive before the shutdown: {first}"
+    );
+
+    let body = br#"{"text": "Open weights let anyone audit the model."}"#;
+    let mut busy = TcpStream::connect(s.addr()).unwrap();
+    busy.set_read_timeout(Some(Duration::from_secs(40)))
+        .unwrap();
+    write!(
+        busy,
+        "POST /v1/classify HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    busy.write_all(&body[..10]).unwrap();
+    busy.flush().unwrap();
+    // The server has the head of the in-flight request before the signal lands.
+    std::thread::sleep(Duration::from_millis(300));
+
+    s.signal(libc::SIGTERM);
+    let mut rest = Vec::new();
+    assert_eq!(
+        idle.read_to_end(&mut rest).map_err(|e| e.kind()),
+        Ok(0),
+        "the idle connection is closed, with nothing sent on it"
+    );
+    busy.write_all(&body[10..]).unwrap();
+    let answer = read_one_response(&mut busy);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"label\""), "{answer}");
+    let mut after = Vec::new();
+    assert_eq!(
+        busy.read_to_end(&mut after).map_err(|e| e.kind()),
+        Ok(0),
+        "closed after its response"
+    );
+    assert_eq!(
+        s.wait_exit(Duration::from_secs(30)),
+        Some(0),
+        "exits without waiting for the shutdown timeout"
+    );
 }
 
 #[test]
