@@ -27,7 +27,12 @@ pub struct ClassifyArgs {
     pub json: bool,
     /// Show the N tokens per label that pushed hardest toward it, and the baseline (the scores
     /// of a text with no known feature).
-    #[arg(long, default_value_t = 0, value_name = "N", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
     pub explain: usize,
     #[command(flatten)]
     pub thresholds: ThresholdArgs,
