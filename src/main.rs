@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use stance::server::telemetry::{self, LogFormat};
+use stance::server::telemetry;
 use stance::StanceError;
 
 use cli::{Cli, Command, UsageError};
@@ -18,7 +18,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => cli::serve::run(a),
         Command::Healthcheck(a) => cli::healthcheck::run(a),
         other => {
-            telemetry::init(LogFormat::Text, false, "warn");
+            telemetry::init_cli("warn");
             match other {
                 Command::Train(a) => cli::train::run(a),
                 Command::Classify(a) => cli::classify::run(a),

@@ -52,6 +52,46 @@ pub fn init(format: LogFormat, to_stdout: bool, default_level: &str) {
     };
 }
 
+/// Installs the subscriber of the one-shot commands (`train`, `classify`, `evaluate`,
+/// `leakage`): warnings go to stderr as `stance: warning: ...`, the same shape as the commands'
+/// own warnings and errors, with no timestamp (a person reads these, not a log collector).
+pub fn init_cli(default_level: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let _ = fmt()
+        .with_env_filter(filter)
+        .event_format(CliFormat)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// `stance: <level>: <message> <fields>`.
+struct CliFormat;
+
+impl<S, N> fmt::FormatEvent<S, N> for CliFormat
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &fmt::FmtContext<'_, S, N>,
+        mut writer: fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let level = match *event.metadata().level() {
+            tracing::Level::ERROR => "error",
+            tracing::Level::WARN => "warning",
+            tracing::Level::INFO => "info",
+            tracing::Level::DEBUG => "debug",
+            tracing::Level::TRACE => "trace",
+        };
+        write!(writer, "stance: {level}: ")?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}
+
 /// Request ids: 1 to 128 bytes of visible ASCII (`!` to `~`, no spaces). Absent: one is
 /// generated. Present but breaking the rule: the request is refused (400 `invalid_request_id`).
 pub fn valid_request_id(v: &HeaderValue) -> bool {
