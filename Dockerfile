@@ -28,6 +28,11 @@ COPY --chown=10001:10001 models /models
 # The off-topic corpus that trains the relevance head, so that `stance train` in the image works
 # on an operator's own stance corpus without one of their own (STANCE_OFFTOPIC=none opts out).
 COPY offtopic-data /usr/share/stance/offtopic-data
+# The calibration set the shipped model's confidences are softened on (calibration-data/README.md),
+# found as `stance train`'s default `calibration-data` from the working folder; a corpus with other
+# labels trains without it, with a warning (STANCE_CALIBRATION_DATA=none: without it, silently).
+COPY calibration-data /usr/share/stance/calibration-data
+WORKDIR /usr/share/stance
 ENV STANCE_MODELS=/models \
     STANCE_OFFTOPIC=/usr/share/stance/offtopic-data \
     STANCE_BIND=0.0.0.0:8080 \

@@ -40,6 +40,7 @@ fi
 # name|flags (on top of the shipped defaults)
 CANDIDATES=(
   "shipped|"
+  "no calibration set (the map fitted on held-out corpus writers alone; the previous default)|--calibration-data none"
   "flat multinomial, no two-stage blend (the previous default)|--variant multinomial"
   "previous default (alpha 0.1, punctuation kept)|--alpha 0.1 --punctuation true"
   "punctuation kept|--punctuation true"

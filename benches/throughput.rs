@@ -139,7 +139,7 @@ fn benches(c: &mut Criterion) {
     g.sample_size(10);
     g.throughput(Throughput::Bytes(corpus.stats().total_bytes));
     g.bench_function("train_shipped_corpus", |b| {
-        b.iter(|| train::train(&corpus, None, &params, None).unwrap())
+        b.iter(|| train::train(&corpus, None, None, &params, None).unwrap())
     });
     g.finish();
 }

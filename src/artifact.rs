@@ -85,6 +85,9 @@ pub struct Meta {
     pub offtopic: Option<OfftopicMeta>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cross_validation: Option<CvSummary>,
+    /// The calibration set the stance map's final temperature was fitted on, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration_data: Option<crate::train::HoldoutFit>,
     /// SHA-256 of `tokenizer.json` and `model.json`, checked on load.
     pub files: BTreeMap<String, String>,
 }
@@ -211,6 +214,7 @@ pub fn save(
             data_digest: o.digest.clone(),
         }),
         cross_validation: cv,
+        calibration_data: trained.holdout.clone(),
         files,
     };
     let meta_json =

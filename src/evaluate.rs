@@ -435,12 +435,13 @@ pub fn cross_validate(
 pub fn train_and_test(
     corpus: &Corpus,
     offtopic: Option<&Corpus>,
+    holdout: Option<&Corpus>,
     params: &CheckedParams,
     test: &Corpus,
     thresholds: Thresholds,
     resamples: usize,
 ) -> Result<TestReport> {
-    let trained = train(corpus, offtopic, params, None)?;
+    let trained = train(corpus, offtopic, holdout, params, None)?;
     let classifier = Classifier::from_trained(trained, "evaluate").with_thresholds(thresholds);
     evaluate_on(&classifier, test, resamples)
 }

@@ -137,7 +137,7 @@ ma, mb = (json.load(open(os.path.join(d, "meta.json"))) for d in (a, b))
 for m in (ma, mb):
     m.pop("created_at"); m.pop("version")
 assert ma == mb, "meta.json"
-assert "offtopic" in mb and "cross_validation" in mb, "relevance head and cross-validation recorded"
+assert "offtopic" in mb and "cross_validation" in mb and "calibration_data" in mb, "relevance head, cross-validation and calibration set recorded"
 PY
 step "the retrain reproduces the committed model byte for byte"
 

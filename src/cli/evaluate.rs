@@ -8,7 +8,9 @@ use clap::Args;
 use stance::evaluate::{cross_validate, train_and_test, Report, TestReport};
 use stance::Corpus;
 
-use super::{open_corpus, HyperParams, OfftopicArg, ThresholdArgs, UsageError};
+use super::{
+    open_corpus, CalibrationDataArg, HyperParams, OfftopicArg, ThresholdArgs, UsageError,
+};
 
 #[derive(Args)]
 pub struct EvaluateArgs {
@@ -47,6 +49,10 @@ pub struct EvaluateArgs {
     pub hyper: HyperParams,
     #[command(flatten)]
     pub offtopic: OfftopicArg,
+    // Used by the --test model, as `stance train` uses it; cross-validation folds keep the map
+    // fitted on held-out writers.
+    #[command(flatten)]
+    pub calibration_data: CalibrationDataArg,
     #[command(flatten)]
     pub thresholds: ThresholdArgs,
 }
@@ -123,6 +129,10 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     let thresholds = a.thresholds.thresholds()?;
     let corpus = open_corpus(&a.data)?;
     let offtopic = a.offtopic.open()?;
+    let holdout = match a.test {
+        Some(_) => a.calibration_data.open(&corpus, params.calibration)?,
+        None => None,
+    };
     // Output paths are checked before the minutes of training, not after.
     if let Some(plot) = &a.plot {
         let svg = plot
@@ -182,6 +192,7 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
         let report = train_and_test(
             &corpus,
             offtopic.as_ref(),
+            holdout.as_ref(),
             &checked,
             &test_corpus,
             thresholds,

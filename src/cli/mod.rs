@@ -181,6 +181,66 @@ impl OfftopicArg {
     }
 }
 
+/// `--calibration-data` default: the folder beside `training-data/` in a checkout.
+pub const DEFAULT_CALIBRATION_DATA: &str = "calibration-data";
+
+#[derive(Args, Clone)]
+pub struct CalibrationDataArg {
+    /// Calibration set: labelled pieces shaped like real writing and kept out of training; the
+    /// stance map's final temperature is fitted on it (`calibration-data/README.md`). "none"
+    /// keeps the map fitted on held-out corpus writers alone. The default folder is skipped,
+    /// with a warning, when it is missing or its labels are not the corpus's.
+    #[arg(long, env = "STANCE_CALIBRATION_DATA", default_value = DEFAULT_CALIBRATION_DATA)]
+    pub calibration_data: String,
+}
+
+impl CalibrationDataArg {
+    /// The calibration set for a corpus, or `None` when there is none to use.
+    pub fn open(&self, corpus: &Corpus, method: Method) -> Result<Option<Corpus>> {
+        let named = self.calibration_data != DEFAULT_CALIBRATION_DATA;
+        if self.calibration_data == "none" {
+            return Ok(None);
+        }
+        if method == Method::None {
+            if named {
+                eprintln!(
+                    "stance: warning: --calibration none: the calibration set {} is not used",
+                    self.calibration_data
+                );
+            }
+            return Ok(None);
+        }
+        let path = Path::new(&self.calibration_data);
+        if !named && !path.exists() {
+            eprintln!(
+                "stance: warning: no calibration set at {}: confidences come from held-out \
+                 corpus writers alone and may run high on real writing (--calibration-data \
+                 DIR, or none to silence this)",
+                path.display()
+            );
+            return Ok(None);
+        }
+        let set = Corpus::open_with(path, 1)
+            .with_context(|| format!("cannot use calibration set {}", path.display()))?;
+        if let Some(l) = set.labels().iter().find(|l| !corpus.labels().contains(l)) {
+            let why = format!(
+                "the calibration set {} has label {l:?}, which the corpus does not have ({})",
+                path.display(),
+                corpus.labels().join(", ")
+            );
+            if named {
+                return Err(UsageError(format!(
+                    "{why}; give --calibration-data none or a set with the corpus's labels"
+                ))
+                .into());
+            }
+            eprintln!("stance: warning: {why}; training without it");
+            return Ok(None);
+        }
+        Ok(Some(set))
+    }
+}
+
 #[derive(Args, Clone, Copy)]
 pub struct ThresholdArgs {
     /// `on_topic` is true when relevance is at least this.

@@ -11,7 +11,7 @@ use stance::artifact::{self, CvSummary, SaveOptions};
 use stance::evaluate::cross_validate;
 use stance::{train, Corpus};
 
-use super::{open_corpus, HyperParams, OfftopicArg};
+use super::{open_corpus, CalibrationDataArg, HyperParams, OfftopicArg};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -25,6 +25,8 @@ pub struct TrainArgs {
     pub hyper: HyperParams,
     #[command(flatten)]
     pub offtopic: OfftopicArg,
+    #[command(flatten)]
+    pub calibration_data: CalibrationDataArg,
     /// Also run K-fold cross-validation and record it in meta.json (0: skip).
     #[arg(long, env = "STANCE_CV_FOLDS", default_value_t = 0)]
     pub cv_folds: usize,
@@ -64,6 +66,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         );
     }
     let offtopic = a.offtopic.open()?;
+    let holdout = a.calibration_data.open(&corpus, params.calibration)?;
     let cv = if a.cv_folds > 0 {
         let report = cross_validate(
             &corpus,
@@ -84,7 +87,13 @@ pub fn run(a: TrainArgs) -> Result<()> {
         None
     };
     let pb = progress_bar(&corpus, 3);
-    let trained = train::train(&corpus, offtopic.as_ref(), &checked, pb.as_ref())?;
+    let trained = train::train(
+        &corpus,
+        offtopic.as_ref(),
+        holdout.as_ref(),
+        &checked,
+        pb.as_ref(),
+    )?;
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
@@ -132,6 +141,13 @@ pub fn run(a: TrainArgs) -> Result<()> {
             out,
             "relevance   trained on {} off-topic documents",
             o.documents
+        )?;
+    }
+    if let Some(h) = &meta.calibration_data {
+        writeln!(
+            out,
+            "calibration final temperature {:.3} from {} calibration-set pieces (their log-loss {:.4} -> {:.4})",
+            h.temperature, h.documents, h.log_loss_before, h.log_loss_after
         )?;
     }
     let rule = fitted.to_possible_value().map(|v| v.get_name().to_owned());

@@ -346,7 +346,7 @@ fn no_batch_read_an_excluded_source() {
         .lines()
         .map(|l| l.trim().trim_end_matches('/'))
         .collect();
-    for folder in ["training-data", "offtopic-data"] {
+    for folder in ["training-data", "offtopic-data", "calibration-data"] {
         for b in jsonl(&common::root().join(folder).join("batches.jsonl")) {
             for u in b["sources"].as_array().unwrap() {
                 let u = u.as_str().unwrap().trim_end_matches('/');
@@ -425,6 +425,7 @@ fn no_piece_copies_the_dev_set() {
     };
     let mut all = pieces();
     all.extend(pieces_of("offtopic-data", &["off-topic"]));
+    all.extend(pieces_of("calibration-data", &LABELS));
     for p in all {
         if let Some(why) = dev.copied(&p.text) {
             panic!("{} {why}", p.path);
@@ -492,4 +493,55 @@ fn offtopic_corpus_is_well_formed() {
         .filter(|r| field(r, "length_band") == "short")
         .count();
     assert!(short as f64 >= 0.35 * man.len() as f64);
+}
+
+/// The calibration set: the three labels in equal numbers, every piece in its manifest with a
+/// writer whose batch lists its sources, no writer of the training corpus (the temperature is
+/// fitted on writers the model never saw), and no piece close to a training piece.
+#[test]
+fn calibration_set_is_balanced_and_kept_out_of_training() {
+    let root = common::root().join("calibration-data");
+    let corpus = Corpus::open(&root).unwrap();
+    assert_eq!(corpus.labels(), LABELS);
+    let per = &corpus.stats().documents_per_label;
+    assert!(per.iter().all(|&n| n == per[0] && n > 0), "{per:?}");
+    let held = pieces_of("calibration-data", &LABELS);
+    let man = jsonl(&root.join("manifest.jsonl"));
+    assert_eq!(man.len(), held.len(), "manifest and folders differ");
+    let batches: HashMap<String, serde_json::Value> = jsonl(&root.join("batches.jsonl"))
+        .into_iter()
+        .map(|b| (field(&b, "batch").to_string(), b))
+        .collect();
+    let training_writers: HashSet<String> =
+        jsonl(&common::root().join("training-data/manifest.jsonl"))
+            .iter()
+            .map(|r| field(r, "writer").to_string())
+            .collect();
+    for r in &man {
+        assert!(root.join(field(r, "file")).is_file(), "{}", field(r, "file"));
+        let w = field(r, "writer");
+        assert!(!w.is_empty() && !training_writers.contains(w), "writer {w:?}");
+        let b = &batches[field(r, "batch")];
+        assert!(b["sources"].as_array().is_some_and(|s| !s.is_empty()));
+    }
+    for p in &held {
+        let (_, body) = p.text.split_once('\n').unwrap();
+        let n = body.split_whitespace().count();
+        assert!((60..=900).contains(&n), "{}: {n} words", p.path);
+    }
+    let mut all = pieces();
+    let trained = all.len();
+    all.extend(held);
+    let sets: Vec<Vec<u64>> = all.iter().map(|p| shingles(&p.text)).collect();
+    for (i, set) in sets.iter().enumerate().skip(trained) {
+        for (j, other) in sets[..trained].iter().enumerate() {
+            let sim = jaccard(set, other);
+            assert!(
+                sim < 0.2,
+                "{} ~ {}: 5-gram Jaccard {sim:.3}",
+                all[i].path,
+                all[j].path
+            );
+        }
+    }
 }

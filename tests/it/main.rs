@@ -7,6 +7,7 @@
 mod common;
 
 mod api;
+mod calibration_set;
 mod cli;
 mod corpus;
 mod fuzz;

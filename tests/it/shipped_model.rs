@@ -18,6 +18,10 @@ fn committed_model_is_what_train_produces_from_the_committed_corpus() {
         meta.cross_validation.is_some(),
         "the shipped model records its cross-validation: train it with --cv-folds 5"
     );
+    assert!(
+        meta.calibration_data.is_some(),
+        "the shipped model's map is softened on calibration-data/"
+    );
     let t = tempfile::tempdir().unwrap();
     let mut args: Vec<String> = vec![
         "train".into(),
@@ -27,6 +31,8 @@ fn committed_model_is_what_train_produces_from_the_committed_corpus() {
         t.path().display().to_string(),
         "--offtopic".into(),
         common::root().join("offtopic-data").display().to_string(),
+        "--calibration-data".into(),
+        common::root().join("calibration-data").display().to_string(),
         "--cv-folds=0".into(),
     ];
     args.extend(common::param_flags(&meta.params));
