@@ -8,9 +8,7 @@ use clap::Args;
 use stance::evaluate::{cross_validate, train_and_test, Report, TestReport};
 use stance::Corpus;
 
-use super::{
-    open_corpus, CalibrationDataArg, HyperParams, OfftopicArg, ThresholdArgs, UsageError,
-};
+use super::{open_corpus, CalibrationDataArg, HyperParams, OfftopicArg, ThresholdArgs, UsageError};
 
 #[derive(Args)]
 pub struct EvaluateArgs {

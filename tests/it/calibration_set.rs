@@ -13,15 +13,42 @@ use stance::artifact;
 /// confidence is too high for them and the fitted temperature must soften it.
 fn calibration_set(dir: &Path) {
     let pieces = [
-        ("pro-open", "Audit and fork the open weights on local hardware."),
-        ("pro-open", "Researchers reproduce results when weights are published."),
-        ("pro-open", "The lab can monitor misuse through its API, critics reply."),
-        ("pro-closed", "A hosted API lets the provider revoke access after misuse."),
-        ("pro-closed", "Staged access and monitoring keep capabilities contained."),
-        ("pro-closed", "Open weights can be audited and forked by anyone, they admit."),
-        ("neutral", "The survey reported figures for both kinds of model."),
-        ("neutral", "Analysts listed market share numbers for the quarter."),
-        ("neutral", "Open weights run locally; an API can monitor misuse."),
+        (
+            "pro-open",
+            "Audit and fork the open weights on local hardware.",
+        ),
+        (
+            "pro-open",
+            "Researchers reproduce results when weights are published.",
+        ),
+        (
+            "pro-open",
+            "The lab can monitor misuse through its API, critics reply.",
+        ),
+        (
+            "pro-closed",
+            "A hosted API lets the provider revoke access after misuse.",
+        ),
+        (
+            "pro-closed",
+            "Staged access and monitoring keep capabilities contained.",
+        ),
+        (
+            "pro-closed",
+            "Open weights can be audited and forked by anyone, they admit.",
+        ),
+        (
+            "neutral",
+            "The survey reported figures for both kinds of model.",
+        ),
+        (
+            "neutral",
+            "Analysts listed market share numbers for the quarter.",
+        ),
+        (
+            "neutral",
+            "Open weights run locally; an API can monitor misuse.",
+        ),
     ];
     for (i, (label, text)) in pieces.iter().enumerate() {
         write(
@@ -35,7 +62,11 @@ fn calibration_set(dir: &Path) {
 /// common `train_command` turns calibration off).
 fn calibrated_command(data: &Path, models: &Path) -> std::process::Command {
     let mut c = stance();
-    c.arg("train").arg("--data").arg(data).arg("--models").arg(models);
+    c.arg("train")
+        .arg("--data")
+        .arg(data)
+        .arg("--models")
+        .arg(models);
     c.args(["--min-count", "1", "--min-df", "1", "--offtopic", "none"]);
     c.args(["--calibration", "temperature", "--calibration-folds", "3"]);
     c
@@ -75,7 +106,9 @@ fn the_calibration_set_folds_its_temperature_into_the_map_and_meta_records_it() 
     assert!(!stdout(&o).contains("final temperature"), "{}", stdout(&o));
 
     let meta = artifact::load_current(&with).unwrap().meta;
-    let fit = meta.calibration_data.expect("meta.json records the calibration set");
+    let fit = meta
+        .calibration_data
+        .expect("meta.json records the calibration set");
     assert_eq!(fit.documents, 9);
     assert!(fit.temperature < 1.0, "{fit:?}");
     assert!(fit.log_loss_after < fit.log_loss_before, "{fit:?}");
@@ -93,7 +126,11 @@ fn the_calibration_set_folds_its_temperature_into_the_map_and_meta_records_it() 
 
     // Served scores are the softened ones: less confident than the map without the set.
     let doc = t.path().join("doc.txt");
-    fs::write(&doc, "Audit and fork the open weights and fine tune them locally.").unwrap();
+    fs::write(
+        &doc,
+        "Audit and fork the open weights and fine tune them locally.",
+    )
+    .unwrap();
     let confidence = |models: &Path| {
         let o = run(&[
             "classify",
@@ -137,7 +174,10 @@ fn a_named_calibration_set_with_a_foreign_label_is_a_usage_error() {
     let (data, set) = (t.path().join("data"), t.path().join("held"));
     small_corpus(&data);
     calibration_set(&set);
-    write(&set.join("sports/match.txt"), "Match\n\nThe striker scored twice.\n");
+    write(
+        &set.join("sports/match.txt"),
+        "Match\n\nThe striker scored twice.\n",
+    );
     let o = calibrated(&data, &t.path().join("models"), set.to_str().unwrap());
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);

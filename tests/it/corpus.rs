@@ -518,9 +518,16 @@ fn calibration_set_is_balanced_and_kept_out_of_training() {
             .map(|r| field(r, "writer").to_string())
             .collect();
     for r in &man {
-        assert!(root.join(field(r, "file")).is_file(), "{}", field(r, "file"));
+        assert!(
+            root.join(field(r, "file")).is_file(),
+            "{}",
+            field(r, "file")
+        );
         let w = field(r, "writer");
-        assert!(!w.is_empty() && !training_writers.contains(w), "writer {w:?}");
+        assert!(
+            !w.is_empty() && !training_writers.contains(w),
+            "writer {w:?}"
+        );
         let b = &batches[field(r, "batch")];
         assert!(b["sources"].as_array().is_some_and(|s| !s.is_empty()));
     }

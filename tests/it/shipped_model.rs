@@ -32,7 +32,10 @@ fn committed_model_is_what_train_produces_from_the_committed_corpus() {
         "--offtopic".into(),
         common::root().join("offtopic-data").display().to_string(),
         "--calibration-data".into(),
-        common::root().join("calibration-data").display().to_string(),
+        common::root()
+            .join("calibration-data")
+            .display()
+            .to_string(),
         "--cv-folds=0".into(),
     ];
     args.extend(common::param_flags(&meta.params));
