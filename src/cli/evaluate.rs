@@ -104,6 +104,15 @@ fn print_test(title: &str, t: &TestReport, json: bool) -> Result<serde_json::Val
     Ok(serde_json::to_value(t)?)
 }
 
+/// Whether two paths name the same file or folder (by canonical path; as given when either
+/// cannot be resolved).
+fn same_path(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
 /// The folder an output file goes into must exist (the file is written at the end, atomically).
 fn writable_folder(flag: &str, path: &Path) -> Result<()> {
     let folder = match path.parent() {
@@ -127,8 +136,23 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     let thresholds = a.thresholds.thresholds()?;
     let corpus = open_corpus(&a.data)?;
     let offtopic = a.offtopic.open()?;
-    let holdout = match a.test {
-        Some(_) => a.calibration_data.open(&corpus, params.calibration)?,
+    let holdout = match &a.test {
+        Some(test) => {
+            let set = a.calibration_data.open(&corpus, params.calibration)?;
+            if let Some(set) = &set {
+                // Fitting the temperature on the documents it is judged on flatters log-loss
+                // and ECE, so the two must be told apart.
+                if same_path(set.root(), test) {
+                    return Err(UsageError(format!(
+                        "--test {} is the calibration set the model's temperature is fitted on; \
+                         give --calibration-data none to test on it",
+                        test.display()
+                    ))
+                    .into());
+                }
+            }
+            set
+        }
         None => None,
     };
     // Output paths are checked before the minutes of training, not after.

@@ -234,3 +234,44 @@ fn the_default_set_is_skipped_with_a_warning_when_missing_or_of_other_labels() {
         .calibration_data
         .is_none());
 }
+
+#[test]
+fn evaluating_on_the_calibration_set_itself_is_refused_unless_it_is_turned_off() {
+    let t = tempfile::tempdir().unwrap();
+    let (data, set) = (t.path().join("data"), t.path().join("held"));
+    small_corpus(&data);
+    calibration_set(&set);
+    let evaluate = |calibration_data: &str| {
+        run(&[
+            "evaluate",
+            "--data",
+            data.to_str().unwrap(),
+            "--min-count",
+            "1",
+            "--offtopic",
+            "none",
+            "--calibration",
+            "temperature",
+            "--calibration-folds",
+            "3",
+            "--bootstrap",
+            "0",
+            "--calibration-data",
+            calibration_data,
+            "--test",
+            set.to_str().unwrap(),
+        ])
+    };
+    // The same folder by another spelling is still the same folder.
+    let spelled = format!("{}/../held", set.display());
+    let o = evaluate(&spelled);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is the calibration set") && stderr(&o).contains("none"),
+        "{}",
+        stderr(&o)
+    );
+    let o = evaluate("none");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("macro-F1"), "{}", stdout(&o));
+}
