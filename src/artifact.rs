@@ -87,7 +87,7 @@ pub struct Meta {
     pub cross_validation: Option<CvSummary>,
     /// The calibration set the stance map's final temperature was fitted on, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub calibration_data: Option<crate::train::HoldoutFit>,
+    pub calibration_data: Option<crate::holdout::HoldoutFit>,
     /// SHA-256 of `tokenizer.json` and `model.json`, checked on load.
     pub files: BTreeMap<String, String>,
 }

@@ -200,6 +200,12 @@ impl Calibration {
     }
 }
 
+/// The range of ln t that [`Calibration::fit_temperature`] searches: t from 0.018 to 7.4, far
+/// wider than any sensible correction, so a fit that stops at an edge means the set cannot
+/// support one.
+pub const MIN_LOG_TEMPERATURE: f64 = -4.0;
+pub const MAX_LOG_TEMPERATURE: f64 = 2.0;
+
 impl Calibration {
     /// The same map with every calibrated log-odds multiplied by `t`: `softmax(t * z)` equals
     /// the map with `log_scale + ln t` and offsets `t * b`, so a final temperature folds into
@@ -223,7 +229,7 @@ impl Calibration {
             return 1.0;
         }
         let loss = |u: f64| self.sharpened(u.exp()).log_loss(samples);
-        let (mut lo, mut hi) = (-4.0_f64, 2.0_f64);
+        let (mut lo, mut hi) = (MIN_LOG_TEMPERATURE, MAX_LOG_TEMPERATURE);
         let g = (5f64.sqrt() - 1.0) / 2.0;
         let mut a = hi - g * (hi - lo);
         let mut b = lo + g * (hi - lo);

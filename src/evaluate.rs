@@ -240,6 +240,9 @@ pub struct TestReport {
     pub relevance: Option<RelevanceReport>,
     /// Documents whose score rested on too little evidence.
     pub insufficient_evidence: usize,
+    /// The calibration set's temperature, when the tested model was softened by one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration_data: Option<crate::holdout::HoldoutFit>,
     /// Every test document's score, in test-set order (written by `stance evaluate
     /// --predictions`, not part of the report).
     #[serde(skip)]
@@ -372,6 +375,7 @@ pub fn evaluate_on(classifier: &Classifier, test: &Corpus, resamples: usize) -> 
         other_labels,
         relevance,
         insufficient_evidence: insufficient,
+        calibration_data: None,
         predictions,
     })
 }
@@ -442,8 +446,11 @@ pub fn train_and_test(
     resamples: usize,
 ) -> Result<TestReport> {
     let trained = train(corpus, offtopic, holdout, params, None)?;
+    let fit = trained.holdout.clone();
     let classifier = Classifier::from_trained(trained, "evaluate").with_thresholds(thresholds);
-    evaluate_on(&classifier, test, resamples)
+    let mut report = evaluate_on(&classifier, test, resamples)?;
+    report.calibration_data = fit;
+    Ok(report)
 }
 
 pub use crate::classifier::Thresholds;

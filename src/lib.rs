@@ -14,6 +14,7 @@ pub mod fit;
 pub mod fsutil;
 pub mod head;
 pub mod hierarchical;
+pub mod holdout;
 pub mod leakage;
 pub mod manifest;
 pub mod model;

@@ -19,6 +19,7 @@ use crate::evaluate::{group_folds, stratified_folds};
 use crate::features::{FeatureSelector, FeatureSpace, SelectionRule};
 use crate::fit::CountFit;
 use crate::head::Head;
+use crate::holdout::{self, HoldoutFit};
 use crate::model::{DecisionRule, NbModel, Variant};
 use crate::params::{CheckedParams, TrainParams};
 use crate::stopwords::TokenClasses;
@@ -44,21 +45,9 @@ pub struct TrainedModel {
     pub stance: Head,
     /// Present when an off-topic corpus was given.
     pub relevance: Option<Head>,
-    /// Present when a calibration set softened the stance map ([`final_temperature`]).
+    /// Present when a calibration set softened the stance map ([`crate::holdout`]).
     pub holdout: Option<HoldoutFit>,
     pub elapsed: Duration,
-}
-
-/// What the calibration set did to the stance map: recorded in `meta.json`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct HoldoutFit {
-    pub documents: usize,
-    pub data_digest: String,
-    /// The final temperature folded into the map (below 1 softens it).
-    pub temperature: f64,
-    /// The calibration set's log-loss under the map before and after the temperature.
-    pub log_loss_before: f64,
-    pub log_loss_after: f64,
 }
 
 /// Out-of-fold predictions: every document scored by models that never saw its group.
@@ -113,7 +102,8 @@ impl OutOfFold {
 
 /// Trains the tokenizer, both heads and their calibration; with a calibration set (`holdout`:
 /// labelled pieces kept out of training), the stance map is then softened or sharpened by the
-/// temperature that fits it best ([`final_temperature`]).
+/// temperature that fits it best ([`crate::holdout`]). The set is checked against the corpus
+/// before anything is fitted.
 pub fn train(
     stance: &Corpus,
     offtopic: Option<&Corpus>,
@@ -123,6 +113,16 @@ pub fn train(
 ) -> Result<TrainedModel> {
     let start = Instant::now();
     let p = params.get();
+    let holdout = holdout.filter(|_| {
+        let used = p.calibration != Method::None;
+        if !used {
+            tracing::warn!("--calibration none: the calibration set is not used");
+        }
+        used
+    });
+    if let Some(h) = holdout {
+        holdout::check_kept_out(stance, h)?;
+    }
     let mut model = fit(stance, offtopic, p, progress)?;
     if p.calibration != Method::None || (offtopic.is_some() && p.relevance_method() != Method::None)
     {
@@ -145,84 +145,10 @@ pub fn train(
         }
     }
     if let Some(h) = holdout {
-        if p.calibration == Method::None {
-            tracing::warn!("--calibration none: the calibration set is not used");
-        } else {
-            model.holdout = Some(final_temperature(&mut model, stance, h)?);
-        }
+        model.holdout = Some(holdout::final_temperature(&mut model, stance, h)?);
     }
     model.elapsed = start.elapsed();
     Ok(model)
-}
-
-/// Scores the calibration set with the fitted model, fits the temperature that minimises its
-/// log-loss under the stance map, and folds it into the map. The set must use the stance
-/// corpus's labels and share no text with it: a piece the model trained on would be judged as
-/// if unseen, and the temperature would come out too confident.
-pub fn final_temperature(
-    model: &mut TrainedModel,
-    stance: &Corpus,
-    holdout: &Corpus,
-) -> Result<HoldoutFit> {
-    let mapping: Vec<usize> = holdout
-        .labels()
-        .iter()
-        .map(|l| {
-            stance.labels().iter().position(|s| s == l).ok_or_else(|| {
-                StanceError::corpus(
-                    holdout.root(),
-                    format!(
-                        "calibration set label {l:?} is not a label of the corpus ({})",
-                        stance.labels().join(", ")
-                    ),
-                )
-            })
-        })
-        .collect::<Result<_>>()?;
-    let key = |t: &str| {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        t.trim().hash(&mut h);
-        h.finish()
-    };
-    let mut trained: HashMap<u64, String> = HashMap::new();
-    stance.for_each(|d| {
-        trained.entry(key(&d.text)).or_insert(d.source);
-        Ok(())
-    })?;
-    let fast = FastTokenizer::new(model.tokenizer.clone());
-    let mut ids = Vec::new();
-    let mut samples = Vec::new();
-    holdout.for_each(|d| {
-        if let Some(first) = trained.get(&key(&d.text)) {
-            return Err(StanceError::corpus(
-                &d.source,
-                format!("the calibration set must be kept out of training, but this text is also {first}"),
-            ));
-        }
-        fast.encode(&d.text, &mut ids)?;
-        let s = model.stance.score(&ids);
-        samples.push(Sample {
-            evidence: s.evidence(),
-            jll: s.jll,
-            truth: mapping[d.label],
-        });
-        Ok(())
-    })?;
-    if samples.is_empty() {
-        return Err(StanceError::corpus(holdout.root(), "no documents"));
-    }
-    let map = &model.stance.calibration;
-    let temperature = map.fit_temperature(&samples);
-    let before = map.log_loss(&samples);
-    model.stance.calibration = map.sharpened(temperature);
-    Ok(HoldoutFit {
-        documents: samples.len(),
-        data_digest: holdout.stats().digest.clone(),
-        temperature,
-        log_loss_before: before,
-        log_loss_after: model.stance.calibration.log_loss(&samples),
-    })
 }
 
 /// Trains the tokenizer and both heads without calibration.

@@ -64,7 +64,16 @@ fn print_report(title: &str, report: &Report, json: bool) -> Result<serde_json::
 
 fn print_test(title: &str, t: &TestReport, json: bool) -> Result<serde_json::Value> {
     if !json {
-        outln!("== {title}\n{}", t.stance);
+        match &t.calibration_data {
+            Some(h) => outln!(
+                "== {title}\ncalibration: the map fitted on held-out writers, softened by the \
+                 calibration set's temperature {:.3} ({} pieces)\n{}",
+                h.temperature,
+                h.documents,
+                t.stance
+            ),
+            None => outln!("== {title}\n{}", t.stance),
+        }
         outln!(
             "insufficient evidence: {} of the {} test documents (every label, off-topic ones too)",
             t.insufficient_evidence,
@@ -104,15 +113,6 @@ fn print_test(title: &str, t: &TestReport, json: bool) -> Result<serde_json::Val
     Ok(serde_json::to_value(t)?)
 }
 
-/// Whether two paths name the same file or folder (by canonical path; as given when either
-/// cannot be resolved).
-fn same_path(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a == b,
-    }
-}
-
 /// The folder an output file goes into must exist (the file is written at the end, atomically).
 fn writable_folder(flag: &str, path: &Path) -> Result<()> {
     let folder = match path.parent() {
@@ -141,12 +141,14 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
             let set = a.calibration_data.open(&corpus, params.calibration)?;
             if let Some(set) = &set {
                 // Fitting the temperature on the documents it is judged on flatters log-loss
-                // and ECE, so the two must be told apart.
-                if same_path(set.root(), test) {
+                // and ECE, so the two must not share a text.
+                let test_corpus = Corpus::open_with(test, 1)
+                    .with_context(|| format!("cannot use test set {}", test.display()))?;
+                if let Some((doc, held)) = stance::holdout::shared_text(set, &test_corpus)? {
                     return Err(UsageError(format!(
-                        "--test {} is the calibration set the model's temperature is fitted on; \
-                         give --calibration-data none to test on it",
-                        test.display()
+                        "test document {doc} is also in the calibration set the model's \
+                         temperature is fitted on ({held}); give --calibration-data none to \
+                         test on it"
                     ))
                     .into());
                 }

@@ -195,12 +195,31 @@ pub struct CalibrationDataArg {
 }
 
 impl CalibrationDataArg {
+    /// Whether the value names the default folder (however it is spelled): that one is skipped
+    /// with a warning when it does not fit the corpus, where a set asked for by name is an error.
+    fn is_default(&self) -> bool {
+        let given = Path::new(&self.calibration_data);
+        let default = Path::new(DEFAULT_CALIBRATION_DATA);
+        match (given.canonicalize(), default.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => given == default,
+        }
+    }
+
     /// The calibration set for a corpus, or `None` when there is none to use.
     pub fn open(&self, corpus: &Corpus, method: Method) -> Result<Option<Corpus>> {
-        let named = self.calibration_data != DEFAULT_CALIBRATION_DATA;
+        if self.calibration_data.trim().is_empty() {
+            return Err(UsageError(
+                "--calibration-data (STANCE_CALIBRATION_DATA) is empty: give a folder or JSONL \
+                 file, or none"
+                    .into(),
+            )
+            .into());
+        }
         if self.calibration_data == "none" {
             return Ok(None);
         }
+        let named = !self.is_default();
         if method == Method::None {
             if named {
                 eprintln!(
@@ -222,22 +241,29 @@ impl CalibrationDataArg {
         }
         let set = Corpus::open_with(path, 1)
             .with_context(|| format!("cannot use calibration set {}", path.display()))?;
-        if let Some(l) = set.labels().iter().find(|l| !corpus.labels().contains(l)) {
-            let why = format!(
+        let foreign = set.labels().iter().find(|l| !corpus.labels().contains(l));
+        let missing = corpus.labels().iter().find(|l| !set.labels().contains(l));
+        let why = match (foreign, missing) {
+            (Some(l), _) => format!(
                 "the calibration set {} has label {l:?}, which the corpus does not have ({})",
                 path.display(),
                 corpus.labels().join(", ")
-            );
-            if named {
-                return Err(UsageError(format!(
-                    "{why}; give --calibration-data none or a set with the corpus's labels"
-                ))
-                .into());
-            }
-            eprintln!("stance: warning: {why}; training without it");
-            return Ok(None);
+            ),
+            (None, Some(l)) => format!(
+                "the calibration set {} has no piece labelled {l:?} (the corpus's labels: {})",
+                path.display(),
+                corpus.labels().join(", ")
+            ),
+            (None, None) => return Ok(Some(set)),
+        };
+        if named {
+            return Err(UsageError(format!(
+                "{why}; give --calibration-data none or a set with the corpus's labels"
+            ))
+            .into());
         }
-        Ok(Some(set))
+        eprintln!("stance: warning: {why}; training without it");
+        Ok(None)
     }
 }
 

@@ -146,8 +146,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
     if let Some(h) = &meta.calibration_data {
         writeln!(
             out,
-            "calibration final temperature {:.3} from {} calibration-set pieces (their log-loss {:.4} -> {:.4})",
-            h.temperature, h.documents, h.log_loss_before, h.log_loss_after
+            "calibration final temperature {:.3} from {} pieces of the calibration set {} (their log-loss {:.4} -> {:.4})",
+            h.temperature,
+            h.documents,
+            a.calibration_data.calibration_data,
+            h.log_loss_before,
+            h.log_loss_after
         )?;
     }
     let rule = fitted.to_possible_value().map(|v| v.get_name().to_owned());
@@ -164,14 +168,19 @@ pub fn run(a: TrainArgs) -> Result<()> {
     if let Some(cv) = cv {
         writeln!(
             out,
-            "cross-val   {} {} folds (seed {}): accuracy {:.4}, macro-F1 {:.4}, log-loss {:.4}, ECE {:.4}",
+            "cross-val   {} {} folds (seed {}): accuracy {:.4}, macro-F1 {:.4}, log-loss {:.4}, ECE {:.4}{}",
             cv.folds,
             if cv.grouped { "grouped" } else { "stratified" },
             cv.seed,
             cv.accuracy,
             cv.macro_f1,
             cv.log_loss,
-            cv.ece
+            cv.ece,
+            if meta.calibration_data.is_some() {
+                " (folds use the map fitted on held-out writers, without the calibration set's temperature)"
+            } else {
+                ""
+            }
         )?;
     }
     Ok(())

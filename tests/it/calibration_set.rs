@@ -97,7 +97,8 @@ fn the_calibration_set_folds_its_temperature_into_the_map_and_meta_records_it() 
     let o = calibrated(&data, &with, set.to_str().unwrap());
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("final temperature") && stdout(&o).contains("from 9 calibration-set"),
+        stdout(&o).contains("final temperature")
+            && stdout(&o).contains("from 9 pieces of the calibration set"),
         "{}",
         stdout(&o)
     );
@@ -152,17 +153,19 @@ fn a_calibration_piece_that_is_also_a_training_piece_is_refused() {
     let (data, set) = (t.path().join("data"), t.path().join("held"));
     small_corpus(&data);
     calibration_set(&set);
-    fs::copy(
-        data.join("pro-open/doc-2.txt"),
-        set.join("pro-open/copied.txt"),
-    )
-    .unwrap();
+    // A copy with Windows line endings and other spacing is still a copy.
+    let original = fs::read_to_string(data.join("pro-open/doc-2.txt")).unwrap();
+    let copied = original.replace('\n', "\r\n").replace(' ', "  ");
+    write(&set.join("pro-open/copied.txt"), copied);
     let models = t.path().join("models");
     let o = calibrated(&data, &models, set.to_str().unwrap());
     assert!(!o.status.success());
     let err = stderr(&o);
     assert!(
-        err.contains("copied.txt") && err.contains("kept out of training") && err.contains("doc-2"),
+        err.contains("copied.txt")
+            && err.contains("kept out of training")
+            && err.contains("doc-2")
+            && err.contains("--calibration-data none"),
         "{err}"
     );
     assert!(!models.join("CURRENT").exists(), "nothing was published");
@@ -233,6 +236,14 @@ fn the_default_set_is_skipped_with_a_warning_when_missing_or_of_other_labels() {
         .meta
         .calibration_data
         .is_none());
+    // The default folder spelled another way is still the default one.
+    let o = calibrated_command(&data, &t.path().join("m3"))
+        .args(["--calibration-data", "./calibration-data/"])
+        .current_dir(t.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("training without it"), "{}", stderr(&o));
 }
 
 #[test]
@@ -241,7 +252,7 @@ fn evaluating_on_the_calibration_set_itself_is_refused_unless_it_is_turned_off()
     let (data, set) = (t.path().join("data"), t.path().join("held"));
     small_corpus(&data);
     calibration_set(&set);
-    let evaluate = |calibration_data: &str| {
+    let evaluate = |calibration_data: &str, test: &str| {
         run(&[
             "evaluate",
             "--data",
@@ -259,19 +270,59 @@ fn evaluating_on_the_calibration_set_itself_is_refused_unless_it_is_turned_off()
             "--calibration-data",
             calibration_data,
             "--test",
-            set.to_str().unwrap(),
+            test,
         ])
     };
-    // The same folder by another spelling is still the same folder.
-    let spelled = format!("{}/../held", set.display());
-    let o = evaluate(&spelled);
+    // The same pieces as a JSONL file elsewhere are still the calibration set's pieces.
+    let jsonl = t.path().join("held.jsonl");
+    let mut lines = String::new();
+    for label in ["pro-open", "pro-closed", "neutral"] {
+        for e in fs::read_dir(set.join(label)).unwrap() {
+            let text = fs::read_to_string(e.unwrap().path()).unwrap();
+            lines += &serde_json::json!({"text": text, "label": label}).to_string();
+            lines.push('\n');
+        }
+    }
+    fs::write(&jsonl, lines).unwrap();
+    let o = evaluate(set.to_str().unwrap(), jsonl.to_str().unwrap());
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("is the calibration set") && stderr(&o).contains("none"),
+        stderr(&o).contains("is also in the calibration set")
+            && stderr(&o).contains("--calibration-data none"),
         "{}",
         stderr(&o)
     );
-    let o = evaluate("none");
+    let o = evaluate("none", jsonl.to_str().unwrap());
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("macro-F1"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_set_missing_a_label_is_refused_and_a_tiny_one_is_warned_about() {
+    let t = tempfile::tempdir().unwrap();
+    let (data, set) = (t.path().join("data"), t.path().join("held"));
+    small_corpus(&data);
+    calibration_set(&set);
+    fs::remove_dir_all(set.join("neutral")).unwrap();
+    let o = calibrated(&data, &t.path().join("m1"), set.to_str().unwrap());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no piece labelled \"neutral\""),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!t.path().join("m1/CURRENT").exists());
+    // Three pieces a label: trained, with a warning that the temperature rests on few pieces.
+    calibration_set(&set);
+    let o = calibrated(&data, &t.path().join("m2"), set.to_str().unwrap());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("only 3 pieces in some label"),
+        "{}",
+        stderr(&o)
+    );
+    // An empty value is a usage error naming the flag, not a missing file called "".
+    let o = calibrated(&data, &t.path().join("m3"), "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--calibration-data"), "{}", stderr(&o));
 }

@@ -1,0 +1,158 @@
+//! The calibration set: labelled pieces kept out of training on which the stance map's final
+//! temperature is fitted. The map itself is fitted on held-out corpus writers, whose pieces
+//! argue more plainly than real writing; a set shaped like real writing says how much softer
+//! the confidences must be. The set must really be held out (no text shared with the corpus),
+//! cover every label, and be large enough for one parameter to mean something.
+
+use std::collections::HashMap;
+
+use crate::calibration::{Sample, MAX_LOG_TEMPERATURE, MIN_LOG_TEMPERATURE};
+use crate::corpus::Corpus;
+use crate::error::{Result, StanceError};
+use crate::tokenize::FastTokenizer;
+use crate::train::TrainedModel;
+
+/// Below this many pieces in some label, training warns: one temperature fitted on a handful
+/// of pieces can swing every confidence.
+pub const FEW_PER_LABEL: usize = 10;
+
+/// What the calibration set did to the stance map: recorded in `meta.json`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HoldoutFit {
+    pub documents: usize,
+    pub data_digest: String,
+    /// The final temperature folded into the map (below 1 softens it).
+    pub temperature: f64,
+    /// The calibration set's log-loss under the map before and after the temperature.
+    pub log_loss_before: f64,
+    pub log_loss_after: f64,
+}
+
+/// A text's identity for the held-out checks: its words, lowercased and single-spaced, hashed,
+/// so a copy with other line endings, spacing or case is still the same text.
+pub fn text_key(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for w in text.split_whitespace() {
+        w.to_lowercase().hash(&mut h);
+    }
+    h.finish()
+}
+
+/// The first document of `b` whose text (by [`text_key`]) is also in `a`, as
+/// `(source in b, source in a)`.
+pub fn shared_text(a: &Corpus, b: &Corpus) -> Result<Option<(String, String)>> {
+    let mut seen: HashMap<u64, String> = HashMap::new();
+    a.for_each(|d| {
+        seen.entry(text_key(&d.text)).or_insert(d.source);
+        Ok(())
+    })?;
+    let mut found = None;
+    b.for_each(|d| {
+        if found.is_none() {
+            if let Some(first) = seen.get(&text_key(&d.text)) {
+                found = Some((d.source, first.clone()));
+            }
+        }
+        Ok(())
+    })?;
+    Ok(found)
+}
+
+/// Checks, before anything is trained, that the set uses exactly the corpus's labels and
+/// shares no text with it: a piece the model trained on would be judged as if unseen, and the
+/// temperature would come out too confident.
+pub fn check_kept_out(stance: &Corpus, holdout: &Corpus) -> Result<()> {
+    let err = |reason: String| StanceError::corpus(holdout.root(), reason);
+    if let Some(l) = holdout
+        .labels()
+        .iter()
+        .find(|l| !stance.labels().contains(l))
+    {
+        return Err(err(format!(
+            "calibration set label {l:?} is not a label of the corpus ({})",
+            stance.labels().join(", ")
+        )));
+    }
+    if let Some(l) = stance
+        .labels()
+        .iter()
+        .find(|l| !holdout.labels().contains(l))
+    {
+        return Err(err(format!(
+            "the calibration set has no piece labelled {l:?}: a temperature fitted without one \
+             of the corpus's labels says nothing about that label's confidences"
+        )));
+    }
+    if let Some((held, trained)) = shared_text(stance, holdout)? {
+        return Err(StanceError::corpus(
+            held,
+            format!(
+                "the calibration set must be kept out of training, but this text is also \
+                 {trained} (--calibration-data none trains without the set)"
+            ),
+        ));
+    }
+    let few = holdout.stats().smallest_label();
+    if few < FEW_PER_LABEL {
+        tracing::warn!(
+            "the calibration set has only {few} pieces in some label (fewer than \
+             {FEW_PER_LABEL}): the temperature fitted on it may swing every confidence"
+        );
+    }
+    Ok(())
+}
+
+/// Scores the calibration set with the fitted model, fits the temperature that minimises its
+/// log-loss under the stance map, and folds it into the map ([`check_kept_out`] first).
+pub fn final_temperature(
+    model: &mut TrainedModel,
+    stance: &Corpus,
+    holdout: &Corpus,
+) -> Result<HoldoutFit> {
+    let mapping: Vec<usize> =
+        holdout
+            .labels()
+            .iter()
+            .map(|l| {
+                stance.labels().iter().position(|s| s == l).ok_or_else(|| {
+                    StanceError::corpus(holdout.root(), format!("unknown label {l:?}"))
+                })
+            })
+            .collect::<Result<_>>()?;
+    let fast = FastTokenizer::new(model.tokenizer.clone());
+    let mut ids = Vec::new();
+    let mut samples = Vec::new();
+    holdout.for_each(|d| {
+        fast.encode(&d.text, &mut ids)?;
+        let s = model.stance.score(&ids);
+        samples.push(Sample {
+            evidence: s.evidence(),
+            jll: s.jll,
+            truth: mapping[d.label],
+        });
+        Ok(())
+    })?;
+    if samples.is_empty() {
+        return Err(StanceError::corpus(holdout.root(), "no documents"));
+    }
+    let map = &model.stance.calibration;
+    let temperature = map.fit_temperature(&samples);
+    let ln_t = temperature.ln();
+    if ln_t <= MIN_LOG_TEMPERATURE + 1e-6 || ln_t >= MAX_LOG_TEMPERATURE - 1e-6 {
+        tracing::warn!(
+            "the calibration set's temperature ({temperature:.3}) stopped at the edge of its \
+             range: the set is too small or too unlike the corpus to fit it \
+             (--calibration-data none trains without it)"
+        );
+    }
+    let before = map.log_loss(&samples);
+    model.stance.calibration = map.sharpened(temperature);
+    Ok(HoldoutFit {
+        documents: samples.len(),
+        data_digest: holdout.stats().digest.clone(),
+        temperature,
+        log_loss_before: before,
+        log_loss_after: model.stance.calibration.log_loss(&samples),
+    })
+}
