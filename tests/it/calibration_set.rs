@@ -145,6 +145,41 @@ fn the_calibration_set_folds_its_temperature_into_the_map_and_meta_records_it() 
         v["confidence"].as_f64().unwrap()
     };
     assert!(confidence(&with) < confidence(&without));
+
+    // evaluate --test applies the same temperature and says so.
+    let test = t.path().join("test.jsonl");
+    fs::write(
+        &test,
+        "{\"text\": \"Fork the open weights and audit them.\", \"label\": \"pro-open\"}\n\
+         {\"text\": \"A hosted API lets the lab revoke access.\", \"label\": \"pro-closed\"}\n",
+    )
+    .unwrap();
+    let o = run(&[
+        "evaluate",
+        "--data",
+        data.to_str().unwrap(),
+        "--min-count",
+        "1",
+        "--offtopic",
+        "none",
+        "--calibration",
+        "temperature",
+        "--calibration-folds",
+        "3",
+        "--bootstrap",
+        "0",
+        "--calibration-data",
+        set.to_str().unwrap(),
+        "--test",
+        test.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let applied = v["test"]["calibration_data"]["temperature"]
+        .as_f64()
+        .unwrap();
+    assert!((applied - fit.temperature).abs() < 1e-12, "{v}");
 }
 
 #[test]
