@@ -281,15 +281,28 @@ proptest! {
 /// Long texts are encoded in pieces (the pipeline never sees more than `PIPELINE_CHUNK` bytes at
 /// once): the ids must still be those of the whole text through the pipeline. Random units that
 /// need the pipeline (combining marks, characters NFKC expands, `[UNK]`, `<` before U+0338...)
-/// repeated past the piece limit.
+/// repeated past the piece limit. The unit pattern can generate empty strings; a round of units
+/// that adds nothing gets a space, so the loop always ends (every unit empty once made it spin
+/// forever).
 fn long_text(units: &[String], len: usize) -> String {
     let mut s = String::new();
-    let mut i = 0;
     while s.len() < len {
-        s.push_str(&units[i % units.len()]);
-        i += 1;
+        let before = s.len();
+        for u in units {
+            s.push_str(u);
+        }
+        if s.len() == before {
+            s.push(' ');
+        }
     }
     s
+}
+
+#[test]
+fn long_text_ends_even_when_every_unit_is_empty() {
+    let t = long_text(&[String::new(), String::new()], 100);
+    assert!(t.len() >= 100 && t.trim().is_empty());
+    assert_eq!(long_text(&["ab".into()], 5), "ababab");
 }
 
 proptest! {
