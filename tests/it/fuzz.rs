@@ -56,12 +56,18 @@ fn check_text(text: &str, explain: usize) -> Result<(), TestCaseError> {
     })
 }
 
+/// `units` repeated to at least `len` bytes; a round that adds nothing (every unit empty, which
+/// the unit pattern can draw) stops, so the loop always ends.
 fn repeat_to(units: &[String], len: usize) -> String {
     let mut s = String::new();
-    let mut i = 0;
-    while s.len() < len && !units.is_empty() {
-        s.push_str(&units[i % units.len()]);
-        i += 1;
+    while s.len() < len {
+        let before = s.len();
+        for u in units {
+            s.push_str(u);
+        }
+        if s.len() == before {
+            break;
+        }
     }
     s
 }
