@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 
+use sha2::{Digest, Sha256};
+
 use crate::calibration::{Sample, MAX_LOG_TEMPERATURE, MIN_LOG_TEMPERATURE};
 use crate::corpus::Corpus;
 use crate::error::{Result, StanceError};
@@ -28,21 +30,40 @@ pub struct HoldoutFit {
     pub log_loss_after: f64,
 }
 
-/// A text's identity for the held-out checks: its words, lowercased and single-spaced, hashed,
-/// so a copy with other line endings, spacing or case is still the same text.
-pub fn text_key(text: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+/// A text's identity for the held-out checks: the SHA-256 of its words, lowercased and
+/// single-spaced (the corpus's own duplicate check hashes the exact text), so a copy with other
+/// line endings, spacing or case is still the same text.
+pub fn text_key(text: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
     for w in text.split_whitespace() {
-        w.to_lowercase().hash(&mut h);
+        h.update(w.to_lowercase().as_bytes());
+        h.update(b" ");
     }
-    h.finish()
+    h.finalize().into()
+}
+
+/// Why a calibration set cannot serve a corpus's labels, if it cannot: a label the corpus
+/// lacks, or a corpus label with no piece in the set.
+pub fn label_mismatch(corpus: &[String], set: &[String]) -> Option<String> {
+    if let Some(l) = set.iter().find(|l| !corpus.contains(l)) {
+        return Some(format!(
+            "the calibration set has label {l:?}, which the corpus does not have ({})",
+            corpus.join(", ")
+        ));
+    }
+    corpus.iter().find(|l| !set.contains(l)).map(|l| {
+        format!(
+            "the calibration set has no piece labelled {l:?}: a temperature fitted without one \
+             of the corpus's labels ({}) says nothing about that label's confidences",
+            corpus.join(", ")
+        )
+    })
 }
 
 /// The first document of `b` whose text (by [`text_key`]) is also in `a`, as
 /// `(source in b, source in a)`.
 pub fn shared_text(a: &Corpus, b: &Corpus) -> Result<Option<(String, String)>> {
-    let mut seen: HashMap<u64, String> = HashMap::new();
+    let mut seen: HashMap<[u8; 32], String> = HashMap::new();
     a.for_each(|d| {
         seen.entry(text_key(&d.text)).or_insert(d.source);
         Ok(())
@@ -63,26 +84,8 @@ pub fn shared_text(a: &Corpus, b: &Corpus) -> Result<Option<(String, String)>> {
 /// shares no text with it: a piece the model trained on would be judged as if unseen, and the
 /// temperature would come out too confident.
 pub fn check_kept_out(stance: &Corpus, holdout: &Corpus) -> Result<()> {
-    let err = |reason: String| StanceError::corpus(holdout.root(), reason);
-    if let Some(l) = holdout
-        .labels()
-        .iter()
-        .find(|l| !stance.labels().contains(l))
-    {
-        return Err(err(format!(
-            "calibration set label {l:?} is not a label of the corpus ({})",
-            stance.labels().join(", ")
-        )));
-    }
-    if let Some(l) = stance
-        .labels()
-        .iter()
-        .find(|l| !holdout.labels().contains(l))
-    {
-        return Err(err(format!(
-            "the calibration set has no piece labelled {l:?}: a temperature fitted without one \
-             of the corpus's labels says nothing about that label's confidences"
-        )));
+    if let Some(why) = label_mismatch(stance.labels(), holdout.labels()) {
+        return Err(StanceError::corpus(holdout.root(), why));
     }
     if let Some((held, trained)) = shared_text(stance, holdout)? {
         return Err(StanceError::corpus(

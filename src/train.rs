@@ -113,13 +113,8 @@ pub fn train(
 ) -> Result<TrainedModel> {
     let start = Instant::now();
     let p = params.get();
-    let holdout = holdout.filter(|_| {
-        let used = p.calibration != Method::None;
-        if !used {
-            tracing::warn!("--calibration none: the calibration set is not used");
-        }
-        used
-    });
+    // Without a map there is nothing for the set's temperature to soften.
+    let holdout = holdout.filter(|_| p.calibration != Method::None);
     if let Some(h) = holdout {
         holdout::check_kept_out(stance, h)?;
     }

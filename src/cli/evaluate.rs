@@ -136,15 +136,20 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     let thresholds = a.thresholds.thresholds()?;
     let corpus = open_corpus(&a.data)?;
     let offtopic = a.offtopic.open()?;
-    let holdout = match &a.test {
+    let test_corpus = match &a.test {
+        Some(test) => Some(
+            Corpus::open_with(test, 1)
+                .with_context(|| format!("cannot use test set {}", test.display()))?,
+        ),
+        None => None,
+    };
+    let holdout = match &test_corpus {
         Some(test) => {
             let set = a.calibration_data.open(&corpus, params.calibration)?;
             if let Some(set) = &set {
                 // Fitting the temperature on the documents it is judged on flatters log-loss
                 // and ECE, so the two must not share a text.
-                let test_corpus = Corpus::open_with(test, 1)
-                    .with_context(|| format!("cannot use test set {}", test.display()))?;
-                if let Some((doc, held)) = stance::holdout::shared_text(set, &test_corpus)? {
+                if let Some((doc, held)) = stance::holdout::shared_text(set, test)? {
                     return Err(UsageError(format!(
                         "test document {doc} is also in the calibration set the model's \
                          temperature is fitted on ({held}); give --calibration-data none to \
@@ -210,15 +215,13 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
         json.insert("cross_validation".into(), serde_json::to_value(&cv)?);
         plotted = Some(cv.calibrated);
     }
-    if let Some(test) = &a.test {
-        let test_corpus = Corpus::open_with(test, 1)
-            .with_context(|| format!("cannot use test set {}", test.display()))?;
+    if let (Some(test), Some(test_corpus)) = (&a.test, &test_corpus) {
         let report = train_and_test(
             &corpus,
             offtopic.as_ref(),
             holdout.as_ref(),
             &checked,
-            &test_corpus,
+            test_corpus,
             thresholds,
             a.bootstrap as usize,
         )?;

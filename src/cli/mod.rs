@@ -241,21 +241,10 @@ impl CalibrationDataArg {
         }
         let set = Corpus::open_with(path, 1)
             .with_context(|| format!("cannot use calibration set {}", path.display()))?;
-        let foreign = set.labels().iter().find(|l| !corpus.labels().contains(l));
-        let missing = corpus.labels().iter().find(|l| !set.labels().contains(l));
-        let why = match (foreign, missing) {
-            (Some(l), _) => format!(
-                "the calibration set {} has label {l:?}, which the corpus does not have ({})",
-                path.display(),
-                corpus.labels().join(", ")
-            ),
-            (None, Some(l)) => format!(
-                "the calibration set {} has no piece labelled {l:?} (the corpus's labels: {})",
-                path.display(),
-                corpus.labels().join(", ")
-            ),
-            (None, None) => return Ok(Some(set)),
+        let Some(why) = stance::holdout::label_mismatch(corpus.labels(), set.labels()) else {
+            return Ok(Some(set));
         };
+        let why = format!("{}: {why}", path.display());
         if named {
             return Err(UsageError(format!(
                 "{why}; give --calibration-data none or a set with the corpus's labels"

@@ -79,6 +79,16 @@ fn calibrated(data: &Path, models: &Path, set: &str) -> std::process::Output {
         .unwrap()
 }
 
+/// `stance evaluate --test` on the tiny corpus with the settings of [`calibrated_command`].
+fn evaluate(data: &Path, set: &str, test: &Path, extra: &[&str]) -> std::process::Output {
+    let mut c = stance();
+    c.arg("evaluate").arg("--data").arg(data);
+    c.args(["--min-count", "1", "--offtopic", "none"]);
+    c.args(["--calibration", "temperature", "--calibration-folds", "3"]);
+    c.args(["--bootstrap", "0", "--calibration-data", set]);
+    c.arg("--test").arg(test).args(extra).output().unwrap()
+}
+
 fn calibration_of(models: &Path) -> serde_json::Value {
     let v = artifact::current_version(models).unwrap();
     let model: serde_json::Value =
@@ -154,26 +164,7 @@ fn the_calibration_set_folds_its_temperature_into_the_map_and_meta_records_it() 
          {\"text\": \"A hosted API lets the lab revoke access.\", \"label\": \"pro-closed\"}\n",
     )
     .unwrap();
-    let o = run(&[
-        "evaluate",
-        "--data",
-        data.to_str().unwrap(),
-        "--min-count",
-        "1",
-        "--offtopic",
-        "none",
-        "--calibration",
-        "temperature",
-        "--calibration-folds",
-        "3",
-        "--bootstrap",
-        "0",
-        "--calibration-data",
-        set.to_str().unwrap(),
-        "--test",
-        test.to_str().unwrap(),
-        "--json",
-    ]);
+    let o = evaluate(&data, set.to_str().unwrap(), &test, &["--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     let applied = v["test"]["calibration_data"]["temperature"]
@@ -287,27 +278,7 @@ fn evaluating_on_the_calibration_set_itself_is_refused_unless_it_is_turned_off()
     let (data, set) = (t.path().join("data"), t.path().join("held"));
     small_corpus(&data);
     calibration_set(&set);
-    let evaluate = |calibration_data: &str, test: &str| {
-        run(&[
-            "evaluate",
-            "--data",
-            data.to_str().unwrap(),
-            "--min-count",
-            "1",
-            "--offtopic",
-            "none",
-            "--calibration",
-            "temperature",
-            "--calibration-folds",
-            "3",
-            "--bootstrap",
-            "0",
-            "--calibration-data",
-            calibration_data,
-            "--test",
-            test,
-        ])
-    };
+
     // The same pieces as a JSONL file elsewhere are still the calibration set's pieces.
     let jsonl = t.path().join("held.jsonl");
     let mut lines = String::new();
@@ -319,7 +290,7 @@ fn evaluating_on_the_calibration_set_itself_is_refused_unless_it_is_turned_off()
         }
     }
     fs::write(&jsonl, lines).unwrap();
-    let o = evaluate(set.to_str().unwrap(), jsonl.to_str().unwrap());
+    let o = evaluate(&data, set.to_str().unwrap(), &jsonl, &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("is also in the calibration set")
@@ -327,7 +298,7 @@ fn evaluating_on_the_calibration_set_itself_is_refused_unless_it_is_turned_off()
         "{}",
         stderr(&o)
     );
-    let o = evaluate("none", jsonl.to_str().unwrap());
+    let o = evaluate(&data, "none", &jsonl, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("macro-F1"), "{}", stdout(&o));
 }
