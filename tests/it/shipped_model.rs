@@ -113,6 +113,44 @@ fn short_texts_are_less_confident_than_long_ones_on_the_same_topic() {
     assert!(tiny.confidence < 0.8, "{:?}", tiny.scores);
 }
 
+/// Issue 9's off-topic targets on the real-world dev set, at the default threshold: at least 90% of
+/// the off-topic excerpts get `on_topic: false`, at most 5% of the on-topic ones do.
+#[test]
+fn default_threshold_separates_real_off_topic_writing() {
+    let Ok(dev) = std::fs::read_to_string(common::root().join("../shared/realworld/dev.jsonl"))
+    else {
+        eprintln!("../shared/realworld not present; skipped");
+        return;
+    };
+    let c = shipped();
+    assert_eq!(
+        c.relevance_threshold(),
+        stance::classifier::DEFAULT_RELEVANCE_THRESHOLD
+    );
+    let (mut off, mut off_flagged, mut on, mut on_flagged) = (0, 0, 0, 0);
+    for line in dev.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let s = c.score(v["text"].as_str().unwrap(), 0).unwrap();
+        let flagged = s.on_topic == Some(false);
+        if v["label"] == "off-topic" {
+            off += 1;
+            off_flagged += flagged as usize;
+        } else {
+            on += 1;
+            on_flagged += flagged as usize;
+        }
+    }
+    assert!(off > 0 && on > 0, "{off} off-topic, {on} on-topic rows");
+    assert!(
+        off_flagged * 10 >= off * 9,
+        "off-topic flagged {off_flagged} of {off}"
+    );
+    assert!(
+        on_flagged * 20 <= on,
+        "on-topic flagged {on_flagged} of {on}"
+    );
+}
+
 /// The model's evidence on real writing is made of words that mean something: at least 90% of the
 /// top-5 explanation features per label contain a content word (not an NLTK stop-word or
 /// punctuation).
