@@ -14,6 +14,11 @@
 #                               a table of rare-versus-common evidence scales (about a minute)
 #   bench/quality.sh influence  only bench/legacy_influence.py: each first-corpus piece's effect on
 #                               held-out writers, and the dev set without the harmful ones (seconds)
+#   bench/quality.sh variants [SET.jsonl ...]
+#                               only bench/variant_probe.py: variants of the shipped pipeline (writer-
+#                               capped counts, a stage-wise calibration map, alpha mixtures, blend
+#                               weights) rebuilt in scikit-learn, on the dev set and each SET, means
+#                               over three fold draws (about five minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEV=${DEV:-../shared/realworld/dev.jsonl}
@@ -31,6 +36,13 @@ if [ "${1:-}" = probe ]; then
   "$BIN" classify --jsonl "$DEV" > "$OUT/probe-shipped.jsonl"
   exec "$VENV/bin/python" bench/model_probe.py --model "models/$(cat models/CURRENT)" --data training-data \
     --dev "$DEV" --shipped "$OUT/probe-shipped.jsonl"
+fi
+if [ "${1:-}" = variants ]; then
+  shift
+  sets=(--set "$DEV")
+  for f in "$@"; do sets+=(--set "$f"); done
+  exec "$VENV/bin/python" bench/variant_probe.py --model "models/$(cat models/CURRENT)" --data training-data \
+    --calibration-data calibration-data "${sets[@]}"
 fi
 if [ "${1:-}" = influence ]; then
   exec "$VENV/bin/python" bench/legacy_influence.py --model "models/$(cat models/CURRENT)" --data training-data \
