@@ -18,7 +18,7 @@
 #                               only bench/variant_probe.py: variants of the shipped pipeline (writer-
 #                               capped counts, a stage-wise calibration map, alpha mixtures, blend
 #                               weights) rebuilt in scikit-learn, on the dev set and each SET, means
-#                               over three fold draws (about five minutes)
+#                               over three fold draws (about six minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEV=${DEV:-../shared/realworld/dev.jsonl}

@@ -123,6 +123,41 @@ def rule(counts=counts_plain, alpha=alpha, weight=0.5, first_alpha=None):
     return score
 
 
+def writer_agreed(alpha=alpha, weight=0.5):
+    """The hierarchical rule on evidence every writer agrees with: a feature's deviation from its
+    mean over the labels is replaced by the smallest it takes with any one writer (the first
+    corpus counting as one) left out, and by zero where leaving a writer out flips its sign, so
+    that evidence resting on one writer's habits does not count."""
+    def flp(counts):
+        smoothed = counts + alpha
+        return np.log(smoothed) - np.log(smoothed.sum(-1, keepdims=True))
+
+    def agreed(per_writer):
+        total = per_writer.sum(0)
+        full = flp(total)
+        dev = full - full.mean(0, keepdims=True)
+        sign, size = np.sign(dev), np.abs(dev)
+        for w in per_writer:
+            left = flp(total - w)
+            d = left - left.mean(0, keepdims=True)
+            size = np.where(np.sign(d) == sign, np.minimum(size, np.abs(d)), 0.0)
+        robust = full.mean(0, keepdims=True) + sign * size
+        return robust - logsumexp(robust, axis=1, keepdims=True)
+
+    def score(Xt, yt, gt, T):
+        writers = np.array(["first corpus" if w.startswith("leg") else w for w in gt])
+        per = np.array([np.vstack([np.asarray(Xt[(writers == w) & (yt == c)].sum(0)).ravel() for c in range(3)])
+                        for w in np.unique(writers)])
+        prior = np.bincount(yt, minlength=3) / len(yt)
+        J = np.asarray(T @ agreed(per).T) + np.log(prior)
+        F = np.asarray(T @ agreed(np.stack([per[:, 0], per[:, 1:].sum(1)], axis=1)).T) + np.log([prior[0], 1 - prior[0]])
+        F = F - logsumexp(F, axis=1, keepdims=True)
+        flat = J - logsumexp(J, axis=1, keepdims=True)
+        two = np.column_stack([F[:, 0], F[:, 1:2] + J[:, 1:] - logsumexp(J[:, 1:], axis=1, keepdims=True)])
+        return (1 - weight) * flat + weight * two
+    return score
+
+
 def mean_of(*rules):
     def score(Xt, yt, gt, T):
         return sum(r(Xt, yt, gt, T) for r in rules) / len(rules)
@@ -220,6 +255,7 @@ VARIANTS = [
     ("each writer counted at most once per feature and label", rule(counts_capped(1)), VectorMap),
     ("each writer counted at most twice per feature and label", rule(counts_capped(2)), VectorMap),
     ("each writer counted at most 8 times per feature and label", rule(counts_capped(8)), VectorMap),
+    ("evidence every writer agrees with (leave-one-writer-out minimum)", writer_agreed(), VectorMap),
     ("stage map: argued and side calibrated apart, two temperatures", rule(), StageMap),
     ("mean of the rule at alpha 0.05 and 0.1", mean_of(rule(), rule(alpha=0.1)), VectorMap),
     ("first stage at alpha 0.1", rule(first_alpha=0.1), VectorMap),
