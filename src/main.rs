@@ -3,6 +3,7 @@
 
 mod cli;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -13,7 +14,18 @@ use stance::StanceError;
 use cli::{Cli, Command, UsageError};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            if e.use_stderr() {
+                for note in cli::env_notes(&e.to_string()) {
+                    let _ = writeln!(std::io::stderr(), "stance: note: {note}");
+                }
+            }
+            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+        }
+    };
     let result = match cli.command {
         Command::Serve(a) => cli::serve::run(a),
         Command::Healthcheck(a) => cli::healthcheck::run(a),
@@ -38,12 +50,22 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("stance: error: {}", cli::error_message(&e));
+            // Not eprintln!: with stderr gone it would panic and replace the exit code below.
+            let _ = writeln!(
+                std::io::stderr(),
+                "stance: error: {}",
+                cli::error_message(&e)
+            );
             let usage = e.downcast_ref::<UsageError>().is_some()
                 || matches!(
                     e.downcast_ref::<StanceError>(),
                     Some(StanceError::Param { .. })
                 );
+            if usage {
+                for note in cli::env_notes(&cli::error_message(&e)) {
+                    let _ = writeln!(std::io::stderr(), "stance: note: {note}");
+                }
+            }
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }

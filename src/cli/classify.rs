@@ -144,7 +144,7 @@ fn read_input(file: &Path, max: u64) -> Result<(String, String)> {
                 bytes.truncate(e.valid_up_to());
             }
         }
-        eprintln!(
+        errln!(
             "stance: warning: {name}: longer than --max-bytes {max}; scoring its first {} bytes",
             bytes.len()
         );
@@ -194,7 +194,7 @@ pub fn run(a: ClassifyArgs) -> Result<()> {
         let (name, score) = match scored {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("stance: error: {}", super::error_message(&e));
+                errln!("stance: error: {}", super::error_message(&e));
                 failed += 1;
                 continue;
             }

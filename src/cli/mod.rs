@@ -22,6 +22,15 @@ macro_rules! outln {
     }};
 }
 
+/// `eprintln!` that never panics: with stderr closed or a broken pipe there is nobody left to
+/// tell, and a panic would replace the exit code that still says what happened.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod bulk;
 pub mod classify;
 pub mod evaluate;
@@ -46,17 +55,24 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Every subcommand takes `--flag -1` as a value, so that a negative number gets the flag's own
+/// range message ("--alpha must be > 0, got -1") instead of clap's "unexpected argument '-1'".
 #[derive(Subcommand)]
 pub enum Command {
     /// Train a new model version from a labelled corpus and make it current.
+    #[command(allow_negative_numbers = true)]
     Train(TrainArgs),
     /// Score files or standard input.
+    #[command(allow_negative_numbers = true)]
     Classify(ClassifyArgs),
     /// Cross-validate and/or test on a held-out set.
+    #[command(allow_negative_numbers = true)]
     Evaluate(EvaluateArgs),
     /// List the tokens that most give each label away (corpus artefact check).
+    #[command(allow_negative_numbers = true)]
     Leakage(LeakageArgs),
     /// Serve the HTTP API.
+    #[command(allow_negative_numbers = true)]
     Serve(ServeArgs),
     /// Exit 0 if the local service answers /healthz (for container HEALTHCHECKs).
     Healthcheck(HealthcheckArgs),
@@ -222,7 +238,7 @@ impl CalibrationDataArg {
         let named = !self.is_default();
         if method == Method::None {
             if named {
-                eprintln!(
+                errln!(
                     "stance: warning: --calibration none: the calibration set {} is not used",
                     self.calibration_data
                 );
@@ -231,7 +247,7 @@ impl CalibrationDataArg {
         }
         let path = Path::new(&self.calibration_data);
         if !named && !path.exists() {
-            eprintln!(
+            errln!(
                 "stance: warning: no calibration set at {}: confidences come from held-out \
                  corpus writers alone and may run high on real writing (--calibration-data \
                  DIR, or none to silence this)",
@@ -251,7 +267,7 @@ impl CalibrationDataArg {
             ))
             .into());
         }
-        eprintln!("stance: warning: {why}; training without it");
+        errln!("stance: warning: {why}; training without it");
         Ok(None)
     }
 }
@@ -300,6 +316,47 @@ pub fn error_message(e: &anyhow::Error) -> String {
     message
 }
 
+/// For a usage error `message`, the environment variables that set a flag it names while the
+/// command line did not: an operator who configured only `STANCE_BIND` (a container's env block)
+/// must be told the variable is the problem, since clap and our own checks name the flag. A flag
+/// counts as named by `--flag` or, for the library's parameter errors, `parameter flag-name`.
+pub fn env_notes(message: &str) -> Vec<String> {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let on_command_line = |long: &str| {
+        argv.iter()
+            .any(|a| a == long || a.starts_with(&format!("{long}=")))
+    };
+    let mut notes = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let command = <Cli as clap::CommandFactory>::command();
+    for sub in command.get_subcommands() {
+        for arg in sub.get_arguments() {
+            let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) else {
+                continue;
+            };
+            let flag = format!("--{long}");
+            let named = message.contains(&format!("{flag} "))
+                || message.contains(&format!("'{flag} "))
+                || message.ends_with(&flag)
+                || [" ", ":"].iter().any(|end| {
+                    message.contains(&format!("parameter {long}{end}"))
+                        || message.contains(&format!("parameter {}{end}", arg.get_id()))
+                });
+            let env = env.to_string_lossy().into_owned();
+            if !named || on_command_line(&flag) || !seen.insert(env.clone()) {
+                continue;
+            }
+            if let Some(value) = std::env::var_os(&env) {
+                notes.push(format!(
+                    "{flag} was not given; the value came from the environment variable {env}={:?}",
+                    value.to_string_lossy()
+                ));
+            }
+        }
+    }
+    notes
+}
+
 /// A bad combination of arguments that clap itself cannot see (exit code 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -312,7 +369,7 @@ pub fn open_corpus(path: &Path) -> Result<Corpus> {
         Corpus::open(path).with_context(|| format!("cannot use corpus {}", path.display()))?;
     let dups = corpus.stats().duplicates.len();
     if dups > 0 {
-        eprintln!(
+        errln!(
             "stance: warning: {dups} exact duplicate document(s) in {}",
             path.display()
         );

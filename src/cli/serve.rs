@@ -19,12 +19,12 @@ pub struct ServeArgs {
     #[arg(long, env = "STANCE_MODELS", default_value = "models")]
     pub models: PathBuf,
     /// Address to listen on (the container sets 0.0.0.0:8080). Port 0 picks a free port.
-    #[arg(long, env = "STANCE_BIND", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "STANCE_BIND", default_value = "127.0.0.1:8080", value_parser = listen_address)]
     pub bind: String,
     /// Also answer /healthz, /readyz and /metrics on this address, on a thread of their own, so
     /// that probes get an answer at once while the main workers are saturated (point the
     /// orchestrator's probes here; the container sets 0.0.0.0:9090). Default: only on --bind.
-    #[arg(long, env = "STANCE_PROBE_BIND")]
+    #[arg(long, env = "STANCE_PROBE_BIND", value_parser = probe_address)]
     pub probe_bind: Option<String>,
     /// Worker threads (default: one per CPU core).
     #[arg(long, env = "STANCE_WORKERS", value_parser = at_least_one())]
@@ -76,6 +76,44 @@ pub struct ServeArgs {
 /// batch of 0 documents, 0 workers or connections): it would start and report ready, then refuse
 /// or never accept every request, so clap refuses it at start-up, naming the flag (or its
 /// environment twin).
+/// `HOST:PORT` as a listener takes it. A malformed address is a usage error (exit 2); a host that
+/// does not resolve or a port already in use is found when listening, a runtime failure (exit 1).
+fn listen_address(s: &str) -> Result<String, String> {
+    if s.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(s.to_string());
+    }
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Err(format!(
+            "expected HOST:PORT, such as 0.0.0.0:8080, got {s:?}"
+        ));
+    };
+    if host.is_empty() {
+        return Err(format!(
+            "no host before the port in {s:?} (0.0.0.0:{port} listens on every interface)"
+        ));
+    }
+    if host.contains(':') {
+        return Err(format!(
+            "an IPv6 address goes in brackets, such as [::1]:8080, got {s:?}"
+        ));
+    }
+    if port.parse::<u16>().is_err() {
+        return Err(format!(
+            "the port must be a number from 0 to 65535, got {port:?}"
+        ));
+    }
+    Ok(s.to_string())
+}
+
+/// [`listen_address`], or empty for "no separate probe listener".
+fn probe_address(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        Ok(String::new())
+    } else {
+        listen_address(s)
+    }
+}
+
 fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
 }
@@ -111,4 +149,33 @@ pub fn run(a: ServeArgs) -> Result<()> {
     };
     stance::server::run(config)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listen_address;
+
+    #[test]
+    fn listen_addresses_are_checked_for_form_only() {
+        for ok in [
+            "127.0.0.1:8080",
+            "0.0.0.0:0",
+            "[::1]:8080",
+            "localhost:8080",
+            "stance.internal:65535",
+        ] {
+            assert_eq!(listen_address(ok).as_deref(), Ok(ok));
+        }
+        for (bad, why) in [
+            ("notanaddr", "HOST:PORT"),
+            (":8080", "no host"),
+            ("::1:8080", "brackets"),
+            ("localhost:http", "port must be a number"),
+            ("localhost:70000", "port must be a number"),
+            ("localhost:", "port must be a number"),
+        ] {
+            let err = listen_address(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
 }

@@ -59,7 +59,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let corpus = open_corpus(&a.data)?;
     let smallest = corpus.stats().smallest_label();
     if smallest < FEW_DOCUMENTS {
-        eprintln!(
+        errln!(
             "stance: warning: the smallest label has {smallest} documents; with fewer than \
              {FEW_DOCUMENTS} per label the calibration map is fitted on too few held-out \
              predictions to trust, and confidences may be far from the real accuracy"

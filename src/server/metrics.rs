@@ -79,6 +79,7 @@ impl Metrics {
         .expect("valid metric");
         for c in [
             Box::new(shed.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(super::telemetry::LOG_LINES_DROPPED.clone()),
             Box::new(requests.clone()),
             Box::new(latency.clone()),
             Box::new(documents.clone()),

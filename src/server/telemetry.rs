@@ -1,7 +1,9 @@
 //! Logs and per-request telemetry: one log line per request (method, path, status, latency,
 //! request id), the request id echoed in `X-Request-Id`, and the request metrics.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::LazyLock;
 use std::time::Instant;
 
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
@@ -36,20 +38,78 @@ pub fn init(format: LogFormat, to_stdout: bool, default_level: &str) {
         .with_env_filter(filter)
         .with_target(false)
         .with_ansi(ansi);
-    let _ = match (format, to_stdout) {
-        (LogFormat::Text, true) => builder.with_writer(std::io::stdout).try_init(),
-        (LogFormat::Json, true) => builder
+    let out = if to_stdout {
+        LogOutput::Stdout
+    } else {
+        LogOutput::Stderr
+    };
+    let _ = match format {
+        LogFormat::Text => builder.with_writer(out).try_init(),
+        LogFormat::Json => builder
             .json()
             .flatten_event(true)
-            .with_writer(std::io::stdout)
-            .try_init(),
-        (LogFormat::Text, false) => builder.with_writer(std::io::stderr).try_init(),
-        (LogFormat::Json, false) => builder
-            .json()
-            .flatten_event(true)
-            .with_writer(std::io::stderr)
+            .with_writer(out)
             .try_init(),
     };
+}
+
+/// Log lines that could not be written since the process started. One counter for the process,
+/// since the log output is the process's; every metrics registry exposes this same counter.
+pub static LOG_LINES_DROPPED: LazyLock<prometheus::IntCounter> = LazyLock::new(|| {
+    prometheus::IntCounter::new(
+        "stance_log_lines_dropped_total",
+        "Log lines dropped because the log output could not be written",
+    )
+    .expect("valid metric")
+});
+
+static WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Where log lines go, through a writer that never fails. A log collector that goes away (the
+/// reader of a pipe exits, a disk fills) must not take the service down with it: tracing-subscriber
+/// reports a failed write with `eprintln!`, which panics when stderr is the same broken pipe, and
+/// that panic kills the worker serving the request (or the thread draining on SIGTERM). So a
+/// failed line is dropped and counted, and the first failure is reported once on stderr, if
+/// stderr still works.
+#[derive(Clone, Copy, Debug)]
+pub enum LogOutput {
+    Stdout,
+    Stderr,
+}
+
+impl<'a> fmt::MakeWriter<'a> for LogOutput {
+    type Writer = LogOutput;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        *self
+    }
+}
+
+impl Write for LogOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = match self {
+            LogOutput::Stdout => std::io::stdout().lock().write_all(buf),
+            LogOutput::Stderr => std::io::stderr().lock().write_all(buf),
+        };
+        if let Err(e) = written {
+            LOG_LINES_DROPPED.inc();
+            if !WARNED.swap(true, Ordering::Relaxed) {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "stance: warning: cannot write the log ({e}); log lines are dropped and counted in stance_log_lines_dropped_total"
+                );
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = match self {
+            LogOutput::Stdout => std::io::stdout().flush(),
+            LogOutput::Stderr => std::io::stderr().flush(),
+        };
+        Ok(())
+    }
 }
 
 /// Installs the subscriber of the one-shot commands (`train`, `classify`, `evaluate`,
@@ -61,7 +121,7 @@ pub fn init_cli(default_level: &str) {
     let _ = fmt()
         .with_env_filter(filter)
         .event_format(CliFormat)
-        .with_writer(std::io::stderr)
+        .with_writer(LogOutput::Stderr)
         .try_init();
 }
 

@@ -1265,3 +1265,115 @@ fn evaluate_checks_its_output_paths_before_training() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--predictions"), "{}", stderr(&o));
 }
+
+/// Review findings: `--relevance-threshold -1` said "unexpected argument '-1'" instead of the
+/// flag's range; a bad value set only through an environment variable was reported as the flag,
+/// leaving an operator who never typed the flag to guess; and `--bind notanaddr` exited 1 (a
+/// runtime failure) although the address is malformed, a usage error.
+#[test]
+fn bad_numbers_addresses_and_environment_values_are_named_usage_errors() {
+    let models = root().join("models");
+    let models = models.to_str().unwrap();
+    let check = |args: &[&str], envs: &[(&str, &str)], wanted: &[&str], unwanted: &[&str]| {
+        let o = stance()
+            .args(args)
+            .env_remove("STANCE_RELEVANCE_THRESHOLD")
+            .env_remove("STANCE_ALPHA")
+            .env_remove("STANCE_BIND")
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?} {envs:?}: {err}");
+        for w in wanted {
+            assert!(err.contains(w), "{args:?} {envs:?}: no {w:?} in {err}");
+        }
+        for u in unwanted {
+            assert!(!err.contains(u), "{args:?} {envs:?}: {u:?} in {err}");
+        }
+    };
+    let range = "--relevance-threshold must be between 0 and 1, got -1";
+    check(
+        &["serve", "--models", models, "--relevance-threshold", "-1"],
+        &[],
+        &[range],
+        &["unexpected argument", "environment variable"],
+    );
+    check(
+        &[
+            "classify",
+            "--models",
+            models,
+            "--relevance-threshold",
+            "-1",
+            "-",
+        ],
+        &[],
+        &[range],
+        &["unexpected argument"],
+    );
+    check(
+        &["serve", "--models", models],
+        &[("STANCE_RELEVANCE_THRESHOLD", "-1")],
+        &[
+            range,
+            "environment variable STANCE_RELEVANCE_THRESHOLD=\"-1\"",
+        ],
+        &[],
+    );
+    check(
+        &["serve", "--models", models],
+        &[("STANCE_RELEVANCE_THRESHOLD", "abc")],
+        &[
+            "'abc'",
+            "environment variable STANCE_RELEVANCE_THRESHOLD=\"abc\"",
+        ],
+        &[],
+    );
+    // Given on the command line, the flag wins and the variable is not blamed.
+    check(
+        &["serve", "--models", models, "--relevance-threshold", "2"],
+        &[("STANCE_RELEVANCE_THRESHOLD", "-1")],
+        &["got 2"],
+        &["environment variable"],
+    );
+    check(
+        &[
+            "train",
+            "--models",
+            "/nonexistent/stance-models",
+            "--alpha",
+            "-1",
+        ],
+        &[],
+        &["parameter alpha", "got -1"],
+        &["unexpected argument", "environment variable"],
+    );
+    check(
+        &["train", "--models", "/nonexistent/stance-models"],
+        &[("STANCE_ALPHA", "-1")],
+        &[
+            "parameter alpha",
+            "environment variable STANCE_ALPHA=\"-1\"",
+        ],
+        &[],
+    );
+    for (bind, why) in [
+        ("notanaddr", "HOST:PORT"),
+        (":8080", "no host"),
+        ("localhost:http", "port"),
+    ] {
+        check(
+            &["serve", "--models", models, "--bind", bind],
+            &[],
+            &["--bind", why],
+            &["environment variable"],
+        );
+    }
+    check(
+        &["serve", "--models", models],
+        &[("STANCE_BIND", "notanaddr")],
+        &["--bind", "environment variable STANCE_BIND=\"notanaddr\""],
+        &[],
+    );
+}

@@ -809,3 +809,92 @@ fn method_not_allowed_lists_the_allowed_methods() {
     );
     assert_error(r, 405, "method_not_allowed");
 }
+
+/// Review finding: with stdout and stderr on one pipe (`stance serve 2>&1 | tee log`), once the
+/// reader went away every request got an empty reply and SIGTERM was ignored: tracing-subscriber
+/// reported the failed log write with `eprintln!`, which panicked on the same broken pipe inside
+/// the worker. A lost log output must cost log lines, counted, and nothing else.
+#[test]
+fn a_vanished_log_reader_costs_log_lines_not_requests_or_shutdown() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    copy_dir(&root().join("models"), &models);
+    let (reader, writer) = std::io::pipe().unwrap();
+    let mut child = crate::common::stance()
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--workers",
+            "2",
+            "--models",
+        ])
+        .arg(&models)
+        .env_remove("STANCE_ADMIN_TOKEN")
+        .env("RUST_LOG", "info")
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(reader).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the server announces its address")
+            .unwrap();
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest
+                .chars()
+                .take_while(|c| !matches!(c, ',' | ' '))
+                .collect::<String>();
+        }
+    };
+    drop(lines); // the log reader goes away: every later log write fails with EPIPE
+    let c = client();
+    for _ in 0..3 {
+        let r = c
+            .post(format!("http://{addr}/v1/classify"))
+            .json(&json!({"text": "Open weights let anyone audit the model."}))
+            .send()
+            .expect("the service still answers");
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            c.get(format!("http://{addr}/healthz"))
+                .send()
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    let metrics = c
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let dropped: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("stance_log_lines_dropped_total "))
+        .expect("the dropped-lines counter is exported")
+        .parse()
+        .unwrap();
+    assert!(dropped >= 6, "{dropped} log lines counted as dropped");
+    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("SIGTERM did not stop the service");
+    };
+    assert_eq!(status.code(), Some(0));
+}
