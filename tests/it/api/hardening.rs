@@ -656,17 +656,7 @@ fn useless_zero_limits_are_refused_at_startup() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let start = std::time::Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break Some(status);
-            }
-            if start.elapsed() > Duration::from_secs(20) {
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let Some(status) = status else {
+        let Some(status) = wait_child(&mut child, Duration::from_secs(20)) else {
             let _ = child.kill();
             let _ = child.wait();
             panic!("{args:?} {envs:?}: the service started");
@@ -882,17 +872,7 @@ fn a_vanished_log_reader_costs_log_lines_not_requests_or_shutdown() {
     assert!(dropped >= 6, "{dropped} log lines counted as dropped");
     // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
-    let start = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if start.elapsed() > Duration::from_secs(20) {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let Some(status) = status else {
+    let Some(status) = wait_child(&mut child, Duration::from_secs(20)) else {
         let _ = child.kill();
         panic!("SIGTERM did not stop the service");
     };

@@ -106,14 +106,7 @@ impl Server {
 
     /// Waits for the process to exit and returns its exit code.
     pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
-        let start = Instant::now();
-        while start.elapsed() < within {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
+        wait_child(&mut self.child, within).and_then(|status| status.code())
     }
 
     /// Every address the server announced it listens on, in order (`--bind` first, then
@@ -140,6 +133,19 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Waits up to `within` for `child` to exit: its status, or None if it is still running (a hang
+/// guard, not a timing measurement).
+pub fn wait_child(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
 }
 
 pub fn client() -> reqwest::blocking::Client {
