@@ -15,10 +15,10 @@
 #   bench/quality.sh influence  only bench/legacy_influence.py: each first-corpus piece's effect on
 #                               held-out writers, and the dev set without the harmful ones (seconds)
 #   bench/quality.sh variants [SET.jsonl ...]
-#                               only bench/variant_probe.py: variants of the shipped pipeline (writer-
-#                               capped counts, a stage-wise calibration map, alpha mixtures, blend
-#                               weights) rebuilt in scikit-learn, on the dev set and each SET, means
-#                               over three fold draws (about six minutes)
+#                               only bench/variant_probe.py: variants of the shipped pipeline (a map
+#                               fitted on openings too, writer-capped counts, a stage-wise map, alpha
+#                               mixtures, blend weights) rebuilt in scikit-learn, on the dev set and each SET, means
+#                               over three fold draws (about seven minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEV=${DEV:-../shared/realworld/dev.jsonl}
