@@ -811,22 +811,24 @@ fn a_vanished_log_reader_costs_log_lines_not_requests_or_shutdown() {
     let models = dir.path().join("models");
     copy_dir(&root().join("models"), &models);
     let (reader, writer) = std::io::pipe().unwrap();
-    let mut child = crate::common::stance()
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--workers",
-            "2",
-            "--models",
-        ])
-        .arg(&models)
-        .env_remove("STANCE_ADMIN_TOKEN")
-        .env("RUST_LOG", "info")
-        .stdout(writer.try_clone().unwrap())
-        .stderr(writer)
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        crate::common::stance()
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--workers",
+                "2",
+                "--models",
+            ])
+            .arg(&models)
+            .env_remove("STANCE_ADMIN_TOKEN")
+            .env("RUST_LOG", "info")
+            .stdout(writer.try_clone().unwrap())
+            .stderr(writer)
+            .spawn()
+            .unwrap(),
+    );
     let mut lines = std::io::BufReader::new(reader).lines();
     let addr = loop {
         let line = lines
@@ -871,9 +873,8 @@ fn a_vanished_log_reader_costs_log_lines_not_requests_or_shutdown() {
         .unwrap();
     assert!(dropped >= 6, "{dropped} log lines counted as dropped");
     // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
-    let Some(status) = wait_child(&mut child, Duration::from_secs(20)) else {
-        let _ = child.kill();
+    assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) }, 0);
+    let Some(status) = wait_child(&mut child.0, Duration::from_secs(20)) else {
         panic!("SIGTERM did not stop the service");
     };
     assert_eq!(status.code(), Some(0));

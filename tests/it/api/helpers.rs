@@ -135,6 +135,16 @@ impl Drop for Server {
     }
 }
 
+/// A child process killed when dropped, so that a failing test leaves no server behind.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Waits up to `within` for `child` to exit: its status, or None if it is still running (a hang
 /// guard, not a timing measurement).
 pub fn wait_child(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
