@@ -18,10 +18,12 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            if e.use_stderr() {
-                for note in cli::env_notes(&e.to_string()) {
-                    let _ = writeln!(std::io::stderr(), "stance: note: {note}");
-                }
+            let flag = match e.get(clap::error::ContextKind::InvalidArg) {
+                Some(clap::error::ContextValue::String(arg)) => arg.split(' ').next(),
+                _ => None,
+            };
+            if let Some(note) = flag.and_then(cli::env_note) {
+                let _ = writeln!(std::io::stderr(), "stance: note: {note}");
             }
             return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
         }
@@ -61,10 +63,8 @@ fn main() -> ExitCode {
                     e.downcast_ref::<StanceError>(),
                     Some(StanceError::Param { .. })
                 );
-            if usage {
-                for note in cli::env_notes(&cli::error_message(&e)) {
-                    let _ = writeln!(std::io::stderr(), "stance: note: {note}");
-                }
+            if let Some(note) = cli::blamed_flag(&e).and_then(|f| cli::env_note(&f)) {
+                let _ = writeln!(std::io::stderr(), "stance: note: {note}");
             }
             ExitCode::from(if usage { 2 } else { 1 })
         }

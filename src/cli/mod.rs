@@ -316,45 +316,41 @@ pub fn error_message(e: &anyhow::Error) -> String {
     message
 }
 
-/// For a usage error `message`, the environment variables that set a flag it names while the
-/// command line did not: an operator who configured only `STANCE_BIND` (a container's env block)
-/// must be told the variable is the problem, since clap and our own checks name the flag. A flag
-/// counts as named by `--flag` or, for the library's parameter errors, `parameter flag-name`.
-pub fn env_notes(message: &str) -> Vec<String> {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let on_command_line = |long: &str| {
-        argv.iter()
-            .any(|a| a == long || a.starts_with(&format!("{long}=")))
-    };
-    let mut notes = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    let command = <Cli as clap::CommandFactory>::command();
-    for sub in command.get_subcommands() {
-        for arg in sub.get_arguments() {
-            let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) else {
-                continue;
-            };
-            let flag = format!("--{long}");
-            let named = message.contains(&format!("{flag} "))
-                || message.contains(&format!("'{flag} "))
-                || message.ends_with(&flag)
-                || [" ", ":"].iter().any(|end| {
-                    message.contains(&format!("parameter {long}{end}"))
-                        || message.contains(&format!("parameter {}{end}", arg.get_id()))
-                });
-            let env = env.to_string_lossy().into_owned();
-            if !named || on_command_line(&flag) || !seen.insert(env.clone()) {
-                continue;
-            }
-            if let Some(value) = std::env::var_os(&env) {
-                notes.push(format!(
-                    "{flag} was not given; the value came from the environment variable {env}={:?}",
-                    value.to_string_lossy()
-                ));
-            }
-        }
+/// For a usage error that blames `flag`, a note naming the environment variable that set it when
+/// the command line did not: an operator who configured only `STANCE_BIND` (a container's env
+/// block) must be told the variable is the problem, since clap and our own checks name the flag.
+pub fn env_note(flag: &str) -> Option<String> {
+    let long = flag.strip_prefix("--")?;
+    let given = std::env::args()
+        .skip(1)
+        .any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+    if given {
+        return None;
     }
-    notes
+    let command = <Cli as clap::CommandFactory>::command();
+    let env = command
+        .get_subcommands()
+        .flat_map(|sub| sub.get_arguments())
+        .find(|arg| arg.get_long() == Some(long))?
+        .get_env()?
+        .to_string_lossy()
+        .into_owned();
+    let value = std::env::var_os(&env)?;
+    Some(format!(
+        "{flag} was not given; the value came from the environment variable {env}={:?}",
+        value.to_string_lossy()
+    ))
+}
+
+/// The flag a usage error blames: clap names it in an invalid-value error, our own usage errors
+/// that reject a value start with it, and the library's parameter errors carry its name.
+pub fn blamed_flag(e: &anyhow::Error) -> Option<String> {
+    if let Some(stance::StanceError::Param { name, .. }) = e.downcast_ref() {
+        return Some(format!("--{name}"));
+    }
+    let UsageError(message) = e.downcast_ref()?;
+    let first = message.split([' ', ':']).next()?;
+    first.starts_with("--").then(|| first.to_string())
 }
 
 /// A bad combination of arguments that clap itself cannot see (exit code 2).
