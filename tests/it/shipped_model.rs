@@ -79,6 +79,17 @@ fn reference_essay_scores_pro_open_with_high_confidence() {
     assert!(!s.insufficient_evidence);
 }
 
+/// The real-world dev set's rows, or None (with a note) where `../shared` is absent.
+fn dev_rows() -> Option<Vec<serde_json::Value>> {
+    let Ok(dev) = std::fs::read_to_string(common::root().join("../shared/realworld/dev.jsonl"))
+    else {
+        eprintln!("../shared/realworld not present; skipped");
+        return None;
+    };
+    let rows = dev.lines().filter(|l| !l.trim().is_empty());
+    Some(rows.map(|l| serde_json::from_str(l).unwrap()).collect())
+}
+
 fn shipped() -> Classifier {
     Classifier::from_artifact(artifact::load_current(&common::root().join("models")).unwrap())
 }
@@ -117,9 +128,7 @@ fn short_texts_are_less_confident_than_long_ones_on_the_same_topic() {
 /// the off-topic excerpts get `on_topic: false`, at most 5% of the on-topic ones do.
 #[test]
 fn default_threshold_separates_real_off_topic_writing() {
-    let Ok(dev) = std::fs::read_to_string(common::root().join("../shared/realworld/dev.jsonl"))
-    else {
-        eprintln!("../shared/realworld not present; skipped");
+    let Some(dev) = dev_rows() else {
         return;
     };
     let c = shipped();
@@ -128,8 +137,7 @@ fn default_threshold_separates_real_off_topic_writing() {
         stance::classifier::DEFAULT_RELEVANCE_THRESHOLD
     );
     let (mut off, mut off_flagged, mut on, mut on_flagged) = (0, 0, 0, 0);
-    for line in dev.lines().filter(|l| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    for v in &dev {
         let s = c.score(v["text"].as_str().unwrap(), 0).unwrap();
         let flagged = s.on_topic == Some(false);
         if v["label"] == "off-topic" {
@@ -156,17 +164,14 @@ fn default_threshold_separates_real_off_topic_writing() {
 /// punctuation).
 #[test]
 fn explanations_on_real_writing_are_made_of_content_words() {
-    let Ok(dev) = std::fs::read_to_string(common::root().join("../shared/realworld/dev.jsonl"))
-    else {
-        eprintln!("../shared/realworld not present; skipped");
+    let Some(dev) = dev_rows() else {
         return;
     };
     let c = shipped();
     let stops = stance::stopwords::nltk_stop_words();
     let content = |w: &str| !stops.contains(w) && !stance::stopwords::is_punctuation(w);
     let (mut total, mut good) = (0, 0);
-    for line in dev.lines().filter(|l| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    for v in &dev {
         let s = c.score(v["text"].as_str().unwrap(), 5).unwrap();
         for (_, weights) in s.explanation.unwrap() {
             for w in weights {

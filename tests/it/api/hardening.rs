@@ -830,18 +830,11 @@ fn a_vanished_log_reader_costs_log_lines_not_requests_or_shutdown() {
             .unwrap(),
     );
     let mut lines = std::io::BufReader::new(reader).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the server announces its address")
-            .unwrap();
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest
-                .chars()
-                .take_while(|c| !matches!(c, ',' | ' '))
-                .collect::<String>();
-        }
-    };
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| announced_address(&line))
+        .expect("the server announces its address");
     drop(lines); // the log reader goes away: every later log write fails with EPIPE
     let c = client();
     for _ in 0..3 {

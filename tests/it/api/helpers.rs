@@ -65,11 +65,7 @@ impl Server {
         let sink = logs.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let addr: Option<String> = line.split("listening on http://").nth(1).map(|rest| {
-                    rest.chars()
-                        .take_while(|c| !matches!(c, ',' | ' '))
-                        .collect()
-                });
+                let addr = announced_address(&line);
                 // The line is in the logs before the address is announced, so that a test
                 // reading the logs right after start-up (`listening`) always finds it.
                 sink.lock().unwrap().push(line);
@@ -133,6 +129,16 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The `host:port` a start-up log line announces the main listener on, if it is that line.
+pub fn announced_address(line: &str) -> Option<String> {
+    let rest = line.split("listening on http://").nth(1)?;
+    Some(
+        rest.chars()
+            .take_while(|c| !matches!(c, ',' | ' '))
+            .collect(),
+    )
 }
 
 /// A child process killed when dropped, so that a failing test leaves no server behind.
