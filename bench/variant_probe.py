@@ -40,7 +40,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import GroupKFold
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from probe_metrics import coverage, ece, log_loss  # noqa: E402
+from probe_metrics import coverage, ece, log_loss, softmax  # noqa: E402
 from rebuilt_features import LABELS, Rebuilt  # noqa: E402
 
 ap = argparse.ArgumentParser()
@@ -65,11 +65,6 @@ hy = np.array([LABELS.index(m["label"]) for m in cman])
 
 def evidence(T):
     return np.asarray((T > 0).sum(1)).ravel()
-
-
-def softmax(S):
-    e = np.exp(S - S.max(1, keepdims=True))
-    return e / e.sum(1, keepdims=True)
 
 
 # ---- fitting cores: class feature counts -> naive Bayes log-scores
@@ -104,10 +99,24 @@ def counts_weighted(writers, k):
     return counts
 
 
-def nb(counts, prior, alpha, T):
+def feature_log_probs(counts, alpha):
+    """Each label's smoothed feature distribution, as MultinomialNB's `feature_log_prob_`."""
     smoothed = counts + alpha
-    flp = np.log(smoothed) - np.log(smoothed.sum(1, keepdims=True))
-    return np.asarray(T @ flp.T) + np.log(prior)
+    return np.log(smoothed) - np.log(smoothed.sum(-1, keepdims=True))
+
+
+def nb(counts, prior, alpha, T):
+    return np.asarray(T @ feature_log_probs(counts, alpha).T) + np.log(prior)
+
+
+def blend(J, F, weight):
+    """The hierarchical rule's log-probabilities from the flat joint log-likelihoods `J` and the
+    first stage's `F` (neutral, argued): flat NB and two-stage NB averaged with `weight` on the
+    two-stage one."""
+    F = F - logsumexp(F, axis=1, keepdims=True)
+    flat = J - logsumexp(J, axis=1, keepdims=True)
+    two = np.column_stack([F[:, 0], F[:, 1:2] + J[:, 1:] - logsumexp(J[:, 1:], axis=1, keepdims=True)])
+    return (1 - weight) * flat + weight * two
 
 
 def rule(counts=counts_plain, alpha=alpha, weight=0.5, first_alpha=None):
@@ -118,10 +127,7 @@ def rule(counts=counts_plain, alpha=alpha, weight=0.5, first_alpha=None):
         prior = np.bincount(yt, minlength=3) / len(yt)
         J = nb(cnt, prior, alpha, T)
         F = nb(np.vstack([cnt[0], cnt[1:].sum(0)]), np.array([prior[0], 1 - prior[0]]), first_alpha or alpha, T)
-        F = F - logsumexp(F, axis=1, keepdims=True)
-        flat = J - logsumexp(J, axis=1, keepdims=True)
-        two = np.column_stack([F[:, 0], F[:, 1:2] + J[:, 1:] - logsumexp(J[:, 1:], axis=1, keepdims=True)])
-        return (1 - weight) * flat + weight * two
+        return blend(J, F, weight)
     return score
 
 
@@ -130,17 +136,13 @@ def writer_agreed(alpha=alpha, weight=0.5):
     mean over the labels is replaced by the smallest it takes with any one writer (the first
     corpus counting as one) left out, and by zero where leaving a writer out flips its sign, so
     that evidence resting on one writer's habits does not count."""
-    def flp(counts):
-        smoothed = counts + alpha
-        return np.log(smoothed) - np.log(smoothed.sum(-1, keepdims=True))
-
     def agreed(per_writer):
         total = per_writer.sum(0)
-        full = flp(total)
+        full = feature_log_probs(total, alpha)
         dev = full - full.mean(0, keepdims=True)
         sign, size = np.sign(dev), np.abs(dev)
         for w in per_writer:
-            left = flp(total - w)
+            left = feature_log_probs(total - w, alpha)
             d = left - left.mean(0, keepdims=True)
             size = np.where(np.sign(d) == sign, np.minimum(size, np.abs(d)), 0.0)
         robust = full.mean(0, keepdims=True) + sign * size
@@ -153,10 +155,7 @@ def writer_agreed(alpha=alpha, weight=0.5):
         prior = np.bincount(yt, minlength=3) / len(yt)
         J = np.asarray(T @ agreed(per).T) + np.log(prior)
         F = np.asarray(T @ agreed(np.stack([per[:, 0], per[:, 1:].sum(1)], axis=1)).T) + np.log([prior[0], 1 - prior[0]])
-        F = F - logsumexp(F, axis=1, keepdims=True)
-        flat = J - logsumexp(J, axis=1, keepdims=True)
-        two = np.column_stack([F[:, 0], F[:, 1:2] + J[:, 1:] - logsumexp(J[:, 1:], axis=1, keepdims=True)])
-        return (1 - weight) * flat + weight * two
+        return blend(J, F, weight)
     return score
 
 
