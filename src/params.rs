@@ -24,8 +24,9 @@ pub struct TrainParams {
     pub binary: bool,
     /// Add adjacent word pairs as features.
     pub bigrams: bool,
-    /// Documents per dense chunk handed to linfa's incremental `fit_with`. Training memory is
-    /// bounded by this times the vocabulary, not by the corpus.
+    /// Documents per summation batch. The counts are summed from sparse rows in the order
+    /// linfa's incremental `fit_with` would sum batches of this size (`src/fit.rs`), so the
+    /// value fixes the floating-point order, and with it the exact model, not the memory.
     pub chunk_docs: usize,
     /// A feature must occur in at least this many training documents.
     #[serde(default = "one")]

@@ -62,8 +62,8 @@ pub struct ClassifyArgs {
     /// file beside it, fsynced and renamed once all input is read: never half-written.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// With --jsonl: stop at the first bad line (its error line is still written to standard
-    /// output; an --output file is not created).
+    /// With --jsonl: stop at the first bad line. Without --output its error line is the last one
+    /// on standard output; with --output the file is not created and stderr names the line.
     #[arg(long)]
     pub strict: bool,
     /// With --jsonl: longest accepted line in bytes (newline excluded); a longer line is skipped

@@ -95,7 +95,8 @@ pub struct HyperParams {
     /// Add adjacent token pairs as features.
     #[arg(long, env = "STANCE_BIGRAMS", default_value_t = TrainParams::default().bigrams, action = ArgAction::Set)]
     pub bigrams: bool,
-    /// Documents per dense chunk fed to linfa's incremental fit; bounds training memory.
+    /// Documents per summation batch: fixes the order of the count sums, as linfa's incremental
+    /// fit would batch them (the counts are summed from sparse rows, so memory does not depend on it).
     #[arg(long, env = "STANCE_CHUNK_DOCS", default_value_t = TrainParams::default().chunk_docs)]
     pub chunk_docs: usize,
     /// A feature must occur in at least this many training documents.

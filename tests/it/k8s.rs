@@ -80,6 +80,21 @@ fn manifests_are_valid_and_complete() {
     ] {
         assert!(out.contains(kind), "{kind} missing: {out}");
     }
+    // A volume claimed but defined nowhere leaves its pod pending once the folder is applied.
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for claim in text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("claimName:"))
+        {
+            let pvc = format!("persistentvolumeclaim/{}", claim.trim());
+            assert!(
+                out.contains(&pvc),
+                "{} claims {pvc}, not defined in deploy/k8s/: {out}",
+                file.display()
+            );
+        }
+    }
     let deployment = std::fs::read_to_string(dir.join("deployment.yaml")).unwrap();
     for probe in [
         "path: /readyz",
