@@ -91,9 +91,10 @@ pub struct Score {
     /// The features that made the text on- or off-topic.
     pub relevance_explanation: Option<Explanation>,
     /// With an explanation: every occurrence in the text of a feature `explanation` lists, in
-    /// text order (at most [`spans::MAX_SPANS`]), so that a reader can see the evidence in place.
+    /// text order (at most [`spans::MAX_SPANS`], fewer in a large batch), so that a reader can
+    /// see the evidence in place.
     pub spans: Option<Vec<Span>>,
-    /// True when the text had more occurrences than [`spans::MAX_SPANS`].
+    /// True when the text had more occurrences than its span limit.
     pub spans_truncated: Option<bool>,
 }
 
@@ -191,6 +192,12 @@ impl Classifier {
     /// pushed hardest toward it, and where the stance features among them occur in the text
     /// ([`Score::spans`]; only then are token offsets computed, so plain scoring pays nothing).
     pub fn score(&self, text: &str, explain: usize) -> Result<Score> {
+        self.score_with_spans(text, explain, spans::MAX_SPANS)
+    }
+
+    /// [`Classifier::score`] with at most `max_spans` spans, for a batch whose documents share
+    /// one response's span budget ([`spans::batch_span_limit`]).
+    pub fn score_with_spans(&self, text: &str, explain: usize, max_spans: usize) -> Result<Score> {
         let ids = self.encode(text)?;
         let [cs, cr] = self.pairs.columns(&ids);
         let s = self.stance.score_with_bigrams(&ids, &cs);
@@ -204,7 +211,7 @@ impl Classifier {
         let relevance = rel.as_ref().map(|(_, r)| r.probs[1]);
         let (explanation, spans, baseline) = if explain > 0 {
             let pulls = self.pulls(&self.stance, &s, explain);
-            let found = spans::find(text, &self.tokenizer, &self.stance, &pulls)?;
+            let found = spans::find(text, &self.tokenizer, &self.stance, &pulls, max_spans)?;
             let baseline = labels
                 .iter()
                 .map(|l| l.to_string())

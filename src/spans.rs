@@ -25,6 +25,17 @@ use crate::tokenize::FastTokenizer;
 /// hundred) and keeps a response under about 300 KB.
 pub const MAX_SPANS: usize = 2000;
 
+/// At most this many spans in one batch response, shared evenly among its documents (each gets
+/// `min(MAX_SPANS, MAX_BATCH_SPANS / documents)`): 256 long documents at [`MAX_SPANS`] each
+/// made a 1 MiB request answer with 40 MB and take 160 MB to build, far beyond the per-request
+/// memory bound the service promises.
+pub const MAX_BATCH_SPANS: usize = 16_000;
+
+/// The span limit of each document in a batch of `documents`.
+pub fn batch_span_limit(documents: usize) -> usize {
+    (MAX_BATCH_SPANS / documents.max(1)).clamp(1, MAX_SPANS)
+}
+
 /// One occurrence of an explained feature in the text.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Span {
@@ -62,13 +73,15 @@ pub struct Explained {
     pub weight: f64,
 }
 
-/// Finds every occurrence of the `explained` features of `head` in `text`, in text order. A
-/// feature listed under several labels keeps the label with the largest weight.
+/// Finds the occurrences of the `explained` features of `head` in `text`, in text order, at
+/// most `limit` of them. A feature listed under several labels keeps the label with the largest
+/// weight.
 pub fn find(
     text: &str,
     tokenizer: &FastTokenizer,
     head: &Head,
     explained: &[Explained],
+    limit: usize,
 ) -> Result<Spans> {
     if explained.is_empty() {
         return Ok(Spans::default());
@@ -92,7 +105,7 @@ pub fn find(
         let Some(&(e, bigram)) = by_feature.get(&f) else {
             return;
         };
-        if found.len() == MAX_SPANS {
+        if found.len() >= limit {
             truncated = true;
             return;
         }

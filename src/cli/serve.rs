@@ -27,7 +27,7 @@ pub struct ServeArgs {
     #[arg(long, env = "STANCE_PROBE_BIND", value_parser = probe_address)]
     pub probe_bind: Option<String>,
     /// Worker threads (default: one per CPU core).
-    #[arg(long, env = "STANCE_WORKERS", value_parser = at_least_one())]
+    #[arg(long, env = "STANCE_WORKERS", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_WORKERS))]
     pub workers: Option<usize>,
     /// Largest accepted request body in bytes (after gzip decoding, and before).
     #[arg(long, env = "STANCE_MAX_BODY", default_value_t = DEFAULT_MAX_BODY as usize, value_parser = at_least_one())]
@@ -42,13 +42,13 @@ pub struct ServeArgs {
     #[arg(long, env = "STANCE_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
     /// Seconds a client has to send its request head before the connection is closed.
-    #[arg(long, env = "STANCE_REQUEST_TIMEOUT", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "STANCE_REQUEST_TIMEOUT", default_value_t = 5, value_parser = seconds(1))]
     pub request_timeout: u64,
     /// Seconds a client has to send the whole request body (408 request_timeout otherwise).
-    #[arg(long, env = "STANCE_BODY_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "STANCE_BODY_TIMEOUT", default_value_t = 10, value_parser = seconds(1))]
     pub body_timeout: u64,
     /// Seconds a request may take in total, from its head to its response (408 otherwise).
-    #[arg(long, env = "STANCE_REQUEST_DEADLINE", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "STANCE_REQUEST_DEADLINE", default_value_t = 30, value_parser = seconds(1))]
     pub request_deadline: u64,
     /// Heavy requests (long texts, texts off the fast tokenizer routes, large batches; scored
     /// on the blocking threads) admitted at once, running or waiting. The next one is refused
@@ -57,10 +57,10 @@ pub struct ServeArgs {
     #[arg(long, env = "STANCE_MAX_HEAVY", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_heavy: Option<u64>,
     /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
-    #[arg(long, env = "STANCE_SHUTDOWN_TIMEOUT", default_value_t = 20)]
+    #[arg(long, env = "STANCE_SHUTDOWN_TIMEOUT", default_value_t = 20, value_parser = seconds(0))]
     pub shutdown_timeout: u64,
     /// Seconds an idle keep-alive connection stays open.
-    #[arg(long, env = "STANCE_KEEP_ALIVE", default_value_t = 30)]
+    #[arg(long, env = "STANCE_KEEP_ALIVE", default_value_t = 30, value_parser = seconds(0))]
     pub keep_alive: u64,
     /// Concurrent connections per worker.
     #[arg(long, env = "STANCE_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = at_least_one())]
@@ -112,6 +112,19 @@ fn probe_address(s: &str) -> Result<String, String> {
     } else {
         listen_address(s)
     }
+}
+
+/// actix-server refuses more worker threads than this, with a panic at start-up.
+const MAX_WORKERS: u64 = 512;
+
+/// The longest timeout a flag takes: a day. The values become deadlines (`Instant + Duration`)
+/// on every connection, and a value near `u64::MAX` seconds overflows there, inside the workers,
+/// leaving a service that starts and then answers nothing.
+const MAX_SECONDS: u64 = 86_400;
+
+/// A number of seconds from `min` to [`MAX_SECONDS`].
+fn seconds(min: u64) -> clap::builder::RangedU64ValueParser<u64> {
+    clap::builder::RangedU64ValueParser::<u64>::new().range(min..=MAX_SECONDS)
 }
 
 fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {

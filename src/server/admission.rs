@@ -43,6 +43,32 @@ impl Admission {
     pub fn try_enter(&self) -> Option<Ticket> {
         self.slots.clone().try_acquire_owned().ok()
     }
+
+    /// Runs `work` on the blocking pool in a slot, or refuses at once when none is free. The
+    /// slot goes with the work, not with the caller: a request dropped while its work waits or
+    /// runs (a `--request-deadline` 408, a client gone) leaves that work on the pool, and the
+    /// slot stays taken until the work ends, so no more heavy work runs than `limit` allows.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Refused> {
+        let ticket = self.try_enter().ok_or(Refused::Full)?;
+        actix_web::web::block(move || {
+            let _ticket = ticket;
+            work()
+        })
+        .await
+        .map_err(|e| Refused::Pool(e.to_string()))
+    }
+}
+
+/// Why [`Admission::run`] did not run the work.
+#[derive(Debug, PartialEq)]
+pub enum Refused {
+    /// Every slot is taken.
+    Full,
+    /// The blocking pool failed the work (it panicked or the pool is shutting down).
+    Pool(String),
 }
 
 #[cfg(test)]
@@ -64,6 +90,31 @@ mod tests {
         drop((t2, t3));
         assert_eq!(a.in_flight(), 0);
         assert_eq!(Admission::new(0).limit(), 1);
+    }
+
+    /// A request timed out by `--request-deadline` dropped its ticket with its future while its
+    /// work went on running on the blocking pool, so new heavy work was admitted beside it.
+    #[tokio::test]
+    async fn abandoned_work_keeps_its_slot_until_it_ends() {
+        let a = Admission::new(1);
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let abandoned = tokio::time::timeout(
+            std::time::Duration::from_millis(100),
+            a.run(move || wait.recv().is_ok()),
+        )
+        .await;
+        assert!(abandoned.is_err(), "the caller gave up");
+        assert_eq!(a.in_flight(), 1, "the work still runs, and holds the slot");
+        assert_eq!(a.run(|| ()).await, Err(Refused::Full));
+        release.send(()).unwrap();
+        for _ in 0..500 {
+            if a.in_flight() == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(a.in_flight(), 0, "freed when the work ended");
+        assert_eq!(a.run(|| 7).await, Ok(7));
     }
 
     #[test]

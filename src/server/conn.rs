@@ -8,16 +8,35 @@
 //! `X-Request-Id` (every response of the application has one) by the same status with the JSON
 //! error body, a generated request id and `Connection: close`. Anything it cannot follow
 //! (chunked bodies, which stance never sends, or an oversized head) passes through untouched.
+//!
+//! It also follows the request stream, for what actix-http does not do:
+//! - actix-http's `--request-timeout` covers only a connection's first request head. A client
+//!   that sends one request and then part of a second could hold the connection (and one of the
+//!   probe listener's few connection slots) for as long as it liked. After the first response,
+//!   the wrapper times each later head itself: from its first byte, the head must be complete
+//!   within the same `--request-timeout`, or the client gets the same 408 `request_timeout` and
+//!   the connection closes.
+//! - A request line too long for a URI (over 65,534 bytes, the `http` crate's limit) makes
+//!   actix-http answer a bare 400; the wrapper, which saw the line, makes it 414 `uri_too_long`.
+//! - Every response the wrapper writes or rewrites is counted by status
+//!   (`stance_http_layer_responses_total`), since no route, and so no request metric, sees it.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
+use prometheus::IntCounterVec;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
 
 use super::error::{ErrorBody, ErrorDetail};
 
 const MAX_HEAD: usize = 64 * 1024;
+
+/// The longest URI the `http` crate parses; a request line longer than this cannot be served.
+const MAX_URI: usize = 65_534;
 
 /// Set by the application (`telemetry::middleware`) on every response to a HEAD request, whose
 /// `Content-Length` describes a body that is never sent: the wrapper cannot see the request's
@@ -32,6 +51,22 @@ enum Out {
     Body(u64),
     /// Passing everything through.
     Through,
+    /// The wrapper answered and closed the connection itself: later writes are dropped.
+    Closed,
+}
+
+/// What the wrapper knows of the request stream.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum In {
+    /// The connection's first request head: actix-http's own timeout covers it.
+    First,
+    /// Between requests: nothing of the next head read yet.
+    Idle,
+    /// A later request's head, under the wrapper's timer.
+    Head,
+    /// The head is complete; what follows is its body (the body timeout's business) or
+    /// pipelined requests, until its response is written.
+    Past,
 }
 
 impl Out {
@@ -51,16 +86,81 @@ pub struct JsonErrors<T> {
     head: Vec<u8>,
     pending: Vec<u8>,
     written: usize,
+    input: In,
+    /// Progress toward the blank line that ends a head: 1 after a `\n`, 2 after `\n\r`.
+    blank: u8,
+    /// Bytes of the current request line so far, and whether it has ended.
+    line: usize,
+    line_done: bool,
+    head_timeout: Duration,
+    timer: Option<Pin<Box<Sleep>>>,
+    answered: Option<IntCounterVec>,
 }
 
 impl<T> JsonErrors<T> {
-    pub fn new(inner: T) -> Self {
+    /// `head_timeout` is `--request-timeout`; `answered` counts the responses the wrapper
+    /// writes itself, by status.
+    pub fn new(inner: T, head_timeout: Duration, answered: Option<IntCounterVec>) -> Self {
         JsonErrors {
             inner,
             out: Out::Head,
             head: Vec::new(),
             pending: Vec::new(),
             written: 0,
+            input: In::First,
+            blank: 0,
+            line: 0,
+            line_done: false,
+            head_timeout,
+            timer: None,
+            answered,
+        }
+    }
+
+    /// Follows request bytes just read: where a head starts (arming the timer) and ends.
+    fn scan(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            match self.input {
+                In::Past => return,
+                // Blank lines between requests are allowed (RFC 9112, 2.2) and start nothing.
+                In::Idle if b == b'\r' || b == b'\n' => continue,
+                In::Idle => {
+                    self.input = In::Head;
+                    (self.blank, self.line, self.line_done) = (0, 0, false);
+                    self.timer = Some(Box::pin(tokio::time::sleep(self.head_timeout)));
+                }
+                In::First | In::Head => {}
+            }
+            if !self.line_done {
+                if b == b'\n' {
+                    self.line_done = true;
+                } else {
+                    self.line += 1;
+                }
+            }
+            self.blank = match (self.blank, b) {
+                (1 | 2, b'\n') => {
+                    self.input = In::Past;
+                    self.timer = None;
+                    0
+                }
+                (_, b'\n') => 1,
+                (1, b'\r') => 2,
+                _ => 0,
+            };
+        }
+    }
+
+    /// A whole response (not an interim 1xx) has been written: the next request's head is due.
+    fn response_done(&mut self) {
+        if matches!(self.input, In::First | In::Past) {
+            self.input = In::Idle;
+        }
+    }
+
+    fn count(&self, status: u16) {
+        if let Some(c) = &self.answered {
+            c.with_label_values(&[&status.to_string()]).inc();
         }
     }
 }
@@ -86,13 +186,42 @@ fn code_of(status: u16) -> (&'static str, &'static str) {
     }
 }
 
-/// Decides what to do with one complete response head: the bytes to send and the body length
-/// that follows (`None`: cannot follow, pass the rest through).
-fn process_head(head: &[u8]) -> (Vec<u8>, Option<u64>) {
+/// The JSON error response the HTTP layer's bare `status` head becomes.
+fn json_error(status: u16, reason: &str, date: Option<&str>) -> Vec<u8> {
+    let (code, message) = code_of(status);
+    let json = serde_json::to_string(&ErrorBody {
+        error: ErrorDetail {
+            code: code.into(),
+            message: message.into(),
+        },
+    })
+    .unwrap_or_default();
+    let mut out = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n\
+         cache-control: no-store\r\nx-request-id: {}\r\nconnection: close\r\n",
+        uuid::Uuid::new_v4().simple()
+    );
+    if let Some(d) = date {
+        out.push_str(&format!("date: {d}\r\n"));
+    }
+    out.push_str(&format!("content-length: {}\r\n\r\n{json}", json.len()));
+    out.into_bytes()
+}
+
+/// Whether a response head is an interim (1xx) one, which a final response follows.
+fn is_interim(head: &[u8]) -> bool {
+    head.get(9) == Some(&b'1')
+}
+
+/// Decides what to do with one complete response head: the bytes to send, the body length
+/// that follows (`None`: cannot follow, pass the rest through), and the status when the head was
+/// the HTTP layer's own and became a JSON error. `long_uri`: the request's line was too long
+/// for a URI, so a bare 400 means 414.
+fn process_head(head: &[u8], long_uri: bool) -> (Vec<u8>, Option<u64>, Option<u16>) {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut res = httparse::Response::new(&mut headers);
     let Ok(httparse::Status::Complete(_)) = res.parse(head) else {
-        return (head.to_vec(), None);
+        return (head.to_vec(), None, None);
     };
     let status = res.code.unwrap_or(0);
     let mut length = None;
@@ -116,7 +245,7 @@ fn process_head(head: &[u8]) -> (Vec<u8>, Option<u64>) {
         }
     }
     if head_response {
-        return (without_header(head, HEAD_MARK), Some(0));
+        return (without_header(head, HEAD_MARK), Some(0), None);
     }
     let body = match status {
         100..=199 | 204 | 304 => Some(0),
@@ -124,27 +253,13 @@ fn process_head(head: &[u8]) -> (Vec<u8>, Option<u64>) {
         _ => length,
     };
     if status >= 400 && !has_id && body.unwrap_or(0) == 0 && !chunked {
-        let (code, message) = code_of(status);
-        let json = serde_json::to_string(&ErrorBody {
-            error: ErrorDetail {
-                code: code.into(),
-                message: message.into(),
-            },
-        })
-        .unwrap_or_default();
-        let reason = res.reason.unwrap_or("");
-        let mut out = format!(
-            "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n\
-             cache-control: no-store\r\nx-request-id: {}\r\nconnection: close\r\n",
-            uuid::Uuid::new_v4().simple()
-        );
-        if let Some(d) = date {
-            out.push_str(&format!("date: {d}\r\n"));
-        }
-        out.push_str(&format!("content-length: {}\r\n\r\n{json}", json.len()));
-        return (out.into_bytes(), Some(0));
+        let (status, reason) = match status {
+            400 if long_uri => (414, "URI Too Long"),
+            _ => (status, res.reason.unwrap_or("")),
+        };
+        return (json_error(status, reason, date), Some(0), Some(status));
     }
-    (head.to_vec(), body)
+    (head.to_vec(), body, None)
 }
 
 /// `head` without its header lines named `name` (a complete head, CRLF line ends).
@@ -181,13 +296,48 @@ impl<T: AsyncWrite + Unpin> JsonErrors<T> {
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for JsonErrors<T> {
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for JsonErrors<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+        let this = self.get_mut();
+        if matches!(this.out, Out::Closed) {
+            return Poll::Ready(Ok(()));
+        }
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                this.scan(&buf.filled()[before..]);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                let Some(timer) = this.timer.as_mut() else {
+                    return Poll::Pending;
+                };
+                if timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.timer = None;
+                // Only between responses: never inside one still being written.
+                if !(matches!(this.out, Out::Head) && this.head.is_empty()) {
+                    let mut again = Box::pin(tokio::time::sleep(this.head_timeout));
+                    let _ = again.as_mut().poll(cx);
+                    this.timer = Some(again);
+                    return Poll::Pending;
+                }
+                this.pending
+                    .extend_from_slice(&json_error(408, "Request Timeout", None));
+                this.out = Out::Closed;
+                this.count(408);
+                let _ = this.poll_drain(cx)?;
+                // End of input: actix-http drops the unfinished request and closes; what is
+                // left of the 408 goes out with the shutdown.
+                Poll::Ready(Ok(()))
+            }
+        }
     }
 }
 
@@ -203,11 +353,15 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for JsonErrors<T> {
             return Poll::Ready(Ok(0));
         }
         match this.out {
+            Out::Closed => Poll::Ready(Ok(buf.len())),
             Out::Through => Pin::new(&mut this.inner).poll_write(cx, buf),
             Out::Body(left) => {
                 let k = (buf.len() as u64).min(left) as usize;
                 let n = ready!(Pin::new(&mut this.inner).poll_write(cx, &buf[..k]))?;
                 this.out = Out::after_body(left, n);
+                if matches!(this.out, Out::Head) {
+                    this.response_done();
+                }
                 Poll::Ready(Ok(n))
             }
             Out::Head => {
@@ -221,7 +375,12 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for JsonErrors<T> {
                 let consumed = match end {
                     Some(end) => {
                         this.head.truncate(end);
-                        let (bytes, body) = process_head(&this.head);
+                        let interim = is_interim(&this.head);
+                        let long_uri = this.line > MAX_URI;
+                        let (bytes, body, answered) = process_head(&this.head, long_uri);
+                        if let Some(status) = answered {
+                            this.count(status);
+                        }
                         this.head.clear();
                         this.pending = bytes;
                         this.out = match body {
@@ -238,6 +397,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for JsonErrors<T> {
                             this.pending.extend_from_slice(&rest[..k]);
                             consumed += k;
                             this.out = Out::after_body(left, k);
+                        }
+                        if matches!(this.out, Out::Head) && !interim {
+                            this.response_done();
                         }
                         consumed
                     }
@@ -277,18 +439,29 @@ mod tests {
 
     #[test]
     fn bare_error_heads_get_json_bodies_and_others_pass() {
-        let (out, body) = process_head(
+        let (out, body, answered) = process_head(
             b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\ndate: x\r\n\r\n",
+            false,
         );
+        assert_eq!(answered, Some(400));
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
         assert!(text
             .ends_with(r#"{"error":{"code":"bad_request","message":"malformed HTTP request"}}"#));
         assert_eq!(body, Some(0));
         let app = b"HTTP/1.1 404 Not Found\r\ncontent-length: 5\r\nx-request-id: a\r\n\r\n";
-        assert_eq!(process_head(app), (app.to_vec(), Some(5)));
+        assert_eq!(process_head(app, true), (app.to_vec(), Some(5), None));
         let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
-        assert_eq!(process_head(ok), (ok.to_vec(), Some(0)));
+        assert_eq!(process_head(ok, false), (ok.to_vec(), Some(0), None));
+        // After a request line too long for a URI, actix's bare 400 is a 414.
+        let (out, _, answered) = process_head(
+            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n",
+            true,
+        );
+        assert_eq!(answered, Some(414));
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 414 URI Too Long\r\n"), "{text}");
+        assert!(text.contains(r#""code":"uri_too_long""#), "{text}");
     }
 
     /// Records every write it is given, accepting at most `limit` bytes per call.
@@ -318,10 +491,14 @@ mod tests {
     /// Writes `chunks` through the wrapper as a caller would (retrying what was not consumed),
     /// flushes, and returns the inner writer's calls.
     fn send(chunks: &[&[u8]], limit: usize) -> Vec<Vec<u8>> {
-        let mut w = JsonErrors::new(Recorder {
-            writes: Vec::new(),
-            limit,
-        });
+        let mut w = JsonErrors::new(
+            Recorder {
+                writes: Vec::new(),
+                limit,
+            },
+            Duration::from_secs(5),
+            None,
+        );
         let mut cx = Context::from_waker(std::task::Waker::noop());
         for chunk in chunks {
             let mut at = 0;
@@ -359,10 +536,68 @@ mod tests {
         assert_eq!(out.concat(), [&both[..], &one[..]].concat());
     }
 
+    /// Writes `bytes` through the wrapper in one go.
+    fn write_all(w: &mut JsonErrors<Recorder>, bytes: &[u8]) {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut at = 0;
+        while at < bytes.len() {
+            match Pin::new(&mut *w).poll_write(&mut cx, &bytes[at..]) {
+                Poll::Ready(Ok(n)) => at += n,
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    /// The first head is actix-http's to time; each later one is timed from its first byte
+    /// until its blank line, and only once the previous response is whole.
+    #[tokio::test]
+    async fn later_request_heads_are_timed_from_their_first_byte() {
+        let mut w = JsonErrors::new(
+            Recorder {
+                writes: Vec::new(),
+                limit: usize::MAX,
+            },
+            Duration::from_secs(5),
+            None,
+        );
+        w.scan(b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}");
+        assert_eq!(w.input, In::Past);
+        assert!(
+            w.timer.is_none(),
+            "the first head is not the wrapper's to time"
+        );
+        write_all(&mut w, b"HTTP/1.1 100 Continue\r\n\r\n");
+        assert_eq!(w.input, In::Past, "an interim response ends nothing");
+        write_all(
+            &mut w,
+            b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nx-request-id: a\r\n\r\nhel",
+        );
+        assert_eq!(w.input, In::Past, "the response is not whole yet");
+        write_all(&mut w, b"lo");
+        assert_eq!(w.input, In::Idle);
+        w.scan(b"\r\n");
+        assert!(
+            w.timer.is_none(),
+            "a blank line between requests arms nothing"
+        );
+        w.scan(b"GET /healthz HT");
+        assert_eq!(w.input, In::Head);
+        assert!(w.timer.is_some(), "a started head is timed");
+        w.scan(b"TP/1.1\nHost: x\n\n");
+        assert_eq!(w.input, In::Past, "a head with bare LF line ends ends too");
+        assert!(w.timer.is_none());
+        write_all(
+            &mut w,
+            b"HTTP/1.1 204 No Content\r\nx-request-id: b\r\n\r\n",
+        );
+        w.scan(&vec![b'a'; MAX_URI + 1]);
+        assert!(w.line > MAX_URI, "the request line is measured for the 414");
+    }
+
     #[test]
     fn head_responses_have_no_body_and_lose_their_mark() {
         let head = b"HTTP/1.1 200 OK\r\ncontent-length: 6775\r\nx-stance-head-response: 1\r\nx-request-id: a\r\n\r\n";
-        let (out, body) = process_head(head);
+        let (out, body, _) = process_head(head, false);
         assert_eq!(body, Some(0));
         assert_eq!(
             out,

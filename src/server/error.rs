@@ -62,7 +62,7 @@ impl ApiError {
         Self::new(
             StatusCode::NOT_FOUND,
             "not_found",
-            "no such route; see /openapi.json",
+            "no such route; the routes are listed at /openapi.json on the service's main address",
         )
     }
 
@@ -89,6 +89,10 @@ impl ResponseError for ApiError {
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
         ) {
             r.insert_header((header::RETRY_AFTER, "1"));
+        }
+        // RFC 9110 (11.6.1): a 401 names the scheme that would be accepted.
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"stance admin\""));
         }
         r.json(ErrorBody {
             error: ErrorDetail {

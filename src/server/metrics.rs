@@ -21,6 +21,9 @@ pub struct Metrics {
     pub reloads: IntCounterVec,
     /// Heavy requests refused with 429 because the admission bound was reached.
     pub shed: IntCounter,
+    /// Responses the HTTP layer sent before any route ran (a malformed request, a request head
+    /// too slow or too large), by status: `requests` never sees them.
+    pub http_layer: IntCounterVec,
 }
 
 impl Metrics {
@@ -77,8 +80,18 @@ impl Metrics {
             "Heavy requests refused with 429 because --max-heavy were already in flight",
         )
         .expect("valid metric");
+        let http_layer = IntCounterVec::new(
+            Opts::new(
+                "stance_http_layer_responses_total",
+                "Error responses sent before any route ran (malformed request 400, request-head \
+                 timeout 408, URI too long 414, head too large 431), by status",
+            ),
+            &["status"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(shed.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(http_layer.clone()),
             Box::new(super::telemetry::LOG_LINES_DROPPED.clone()),
             Box::new(requests.clone()),
             Box::new(latency.clone()),
@@ -105,6 +118,7 @@ impl Metrics {
             model_info,
             reloads,
             shed,
+            http_layer,
         }
     }
 

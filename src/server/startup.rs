@@ -205,6 +205,7 @@ fn listen(
             .into_factory()
             .map_err(|e| e.error_response());
         let draining = draining.clone();
+        let answered = state.metrics.http_layer.clone();
         // On the signal the dispatcher closes an idle connection at once, and one with a request
         // in flight right after its response (with `Connection: close`): the drain then waits
         // only for real work.
@@ -217,10 +218,14 @@ fn listen(
             .client_request_timeout(head_timeout)
             .client_disconnect_timeout(Duration::from_secs(1))
             .finish(map_config(app, |_| AppConfig::default()));
-        fn_service(|io: actix_web::rt::net::TcpStream| async move {
-            let peer = io.peer_addr().ok();
-            let _ = io.set_nodelay(true);
-            Ok::<_, DispatchError>((JsonErrors::new(io), Protocol::Http1, peer))
+        fn_service(move |io: actix_web::rt::net::TcpStream| {
+            let answered = answered.clone();
+            async move {
+                let peer = io.peer_addr().ok();
+                let _ = io.set_nodelay(true);
+                let io = JsonErrors::new(io, head_timeout, Some(answered));
+                Ok::<_, DispatchError>((io, Protocol::Http1, peer))
+            }
         })
         .and_then(http)
     })

@@ -200,7 +200,6 @@ where
     let given = req.headers().get(&REQUEST_ID).cloned();
     let bad_id = given.as_ref().is_some_and(|v| !valid_request_id(v));
     let rid = given.filter(|_| !bad_id).unwrap_or_else(new_request_id);
-    let route = route_label(req.match_pattern());
     let method = req.method().clone();
     let path = req.path().to_string();
     let state = req.app_data::<web::Data<AppState>>().cloned();
@@ -222,6 +221,10 @@ where
         };
         let status = res.status().as_u16();
         let elapsed = start.elapsed();
+        // Read after routing: before it, the pattern is looked up from the raw path, so a
+        // percent-encoded path such as `/v1/%63lassify`, which the router decodes and serves,
+        // was counted as `other`.
+        let route = route_label(res.request().match_pattern());
         res.headers_mut().insert(REQUEST_ID, rid.clone());
         if method == actix_web::http::Method::HEAD {
             res.headers_mut().insert(

@@ -23,16 +23,17 @@ fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
             "admin routes are off: start the service with STANCE_ADMIN_TOKEN set",
         ));
     };
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+    let header = req.headers().get(header::AUTHORIZATION);
+    let given = header.and_then(|v| v.to_str().ok()).and_then(bearer_token);
     match given {
         None => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "missing Authorization: Bearer <token>",
+            if header.is_some() {
+                "the Authorization header is not of the form Bearer <token>"
+            } else {
+                "missing Authorization: Bearer <token>"
+            },
         )),
         Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => Ok(()),
         Some(_) => Err(ApiError::new(
@@ -41,6 +42,14 @@ fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
             "wrong admin token",
         )),
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value. The scheme is case-insensitive
+/// (RFC 9110, 11.1): `bearer` is as good as `Bearer`.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim_start();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// Compares the SHA-256 digests of both tokens with `subtle`'s constant-time equality: the time
@@ -64,6 +73,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         (status = 401, description = "No bearer token", body = ErrorBody),
         (status = 403, description = "Wrong token, or admin routes off", body = ErrorBody),
         (status = 409, description = "The artifact could not be loaded; the old model keeps serving", body = ErrorBody),
+        (status = 503, description = "`busy`: the blocking pool could not run the reload; retry after the Retry-After header's seconds", body = ErrorBody),
     )
 )]
 pub async fn reload(
@@ -85,5 +95,25 @@ pub async fn reload(
             "reload_failed",
             e.to_string(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_nothing_else_passes() {
+        for (value, token) in [
+            ("Bearer abc", Some("abc")),
+            ("bearer abc", Some("abc")),
+            ("BEARER  abc", Some("abc")),
+            ("Basic abc", None),
+            ("Bearer", None),
+            ("Bearer ", None),
+            ("abc", None),
+        ] {
+            assert_eq!(bearer_token(value), token, "{value:?}");
+        }
     }
 }

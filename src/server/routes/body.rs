@@ -174,19 +174,16 @@ async fn collect(mut payload: web::Payload, limit: usize, gzip: bool) -> Result<
     let bad_gzip = |e: std::io::Error| {
         ApiError::bad_request(
             "invalid_gzip",
-            format!("the gzip body cannot be decoded: {e}"),
+            format!("the gzip body cannot be decoded (corrupt or truncated gzip data, or bytes after it that are not another gzip member): {e}"),
         )
     };
     let mut received = 0usize;
     let mut plain = Vec::new();
-    let mut decoder = gzip.then(|| flate2::write::GzDecoder::new(Vec::new()));
+    // Multi-member: concatenated gzip members are one valid gzip stream (RFC 1952), as `gunzip`
+    // and every client library read them.
+    let mut decoder = gzip.then(|| flate2::write::MultiGzDecoder::new(Vec::new()));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::bad_request(
-                "invalid_body",
-                format!("could not read the request body: {e}"),
-            )
-        })?;
+        let chunk = chunk.map_err(|e| unreadable(e, limit))?;
         received += chunk.len();
         if received > limit {
             return Err(too_large(limit));
@@ -213,6 +210,23 @@ async fn collect(mut payload: web::Payload, limit: usize, gzip: bool) -> Result<
         }
         None => Ok(plain),
     }
+}
+
+/// A body the HTTP layer could not deliver, said in the client's terms (actix's own text for an
+/// early end is "payload reached EOF before completing: None").
+fn unreadable(e: actix_web::error::PayloadError, limit: usize) -> ApiError {
+    use actix_web::error::PayloadError;
+    let why = match e {
+        PayloadError::Incomplete(_) => "it ended before the length its Content-Length or chunked \
+                                         framing declared, or its chunked framing is malformed"
+            .to_string(),
+        PayloadError::Overflow => return too_large(limit),
+        other => other.to_string(),
+    };
+    ApiError::bad_request(
+        "invalid_body",
+        format!("could not read the request body: {why}"),
+    )
 }
 
 /// Runs a handler's work (body read and scoring) under the total request deadline: 408

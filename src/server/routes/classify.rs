@@ -11,9 +11,10 @@ use utoipa::ToSchema;
 
 use super::body::{self, Body};
 use crate::classifier::{Classifier, Score, TokenWeight};
+use crate::server::admission::Refused;
 use crate::server::error::{ApiError, ErrorBody};
 use crate::server::state::AppState;
-use crate::spans::Span;
+use crate::spans::{batch_span_limit, Span, MAX_SPANS};
 
 /// Batches at least this large are spread over all cores.
 const PARALLEL_BATCH: usize = 8;
@@ -58,7 +59,8 @@ pub struct BatchDocument {
     pub text: String,
 }
 
-/// Score many articles: give either `texts` or `documents`.
+/// Score many articles: give exactly one of `texts` or `documents` (both, or neither, is 422
+/// `invalid_request`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
@@ -168,14 +170,15 @@ pub struct ClassifyResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relevance_explanation: Option<BTreeMap<String, Vec<TokenWeight>>>,
     /// With `explain`: every occurrence in the text of a stance feature listed in `explanation`,
-    /// in text order, at most 2000. Offsets are given twice: `start`/`end` in UTF-16 code units
+    /// in text order, at most 2000 (in a batch of n documents, at most min(2000, 16000 / n)
+    /// each, so that the response stays small). Offsets are given twice: `start`/`end` in UTF-16 code units
     /// (JavaScript string indices) and `byte_start`/`byte_end` in bytes of the UTF-8 text; both
     /// are half-open. A bigram spans both words; a negation-marked feature (`NOT_open`) spans
     /// its word.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spans: Option<Vec<Span>>,
-    /// With `explain`: true when the text had more than 2000 occurrences and `spans` holds the
-    /// first 2000.
+    /// With `explain`: true when the text had more occurrences than its span limit and `spans`
+    /// holds the first ones.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spans_truncated: Option<bool>,
 }
@@ -209,28 +212,25 @@ async fn off_worker<T: Send + 'static>(
     state: &AppState,
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let Some(ticket) = state.heavy.try_enter() else {
-        state.metrics.shed.inc();
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-            "overloaded",
-            format!(
-                "{} long or heavy requests are already being scored (--max-heavy); retry shortly",
-                state.heavy.limit()
-            ),
-        ));
-    };
-    let result = web::block(work).await.map_err(busy)?;
-    drop(ticket);
-    result
-}
-
-fn busy(e: actix_web::error::BlockingError) -> ApiError {
-    ApiError::new(
-        actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-        "busy",
-        e.to_string(),
-    )
+    match state.heavy.run(work).await {
+        Ok(result) => result,
+        Err(Refused::Full) => {
+            state.metrics.shed.inc();
+            Err(ApiError::new(
+                actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+                "overloaded",
+                format!(
+                    "{} long or heavy requests are already being scored (--max-heavy); retry shortly",
+                    state.heavy.limit()
+                ),
+            ))
+        }
+        Err(Refused::Pool(why)) => Err(ApiError::new(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            why,
+        )),
+    }
 }
 
 fn check_text(text: &str, what: &str) -> Result<(), ApiError> {
@@ -274,9 +274,10 @@ fn score_one(
     id: Option<String>,
     text: &str,
     explain: usize,
+    max_spans: usize,
 ) -> Result<ClassifyResponse, ApiError> {
     let s = model
-        .score(text, explain)
+        .score_with_spans(text, explain, max_spans)
         .map_err(|e| ApiError::unprocessable("unscorable_text", e.to_string()))?;
     Ok(ClassifyResponse::from_score(s, model.version(), id))
 }
@@ -306,12 +307,13 @@ fn record(state: &AppState, results: &[ClassifyResponse]) {
     ),
     responses(
         (status = 200, description = "The article's stance", body = ClassifyResponse),
-        (status = 400, description = "Malformed JSON or invalid UTF-8", body = ErrorBody),
+        (status = 400, description = "Malformed JSON (`invalid_json`), invalid UTF-8 (`invalid_utf8`), undecodable gzip (`invalid_gzip`), a body cut short or badly framed (`invalid_body`), a bad X-Request-Id (`invalid_request_id`), or a malformed HTTP request (`bad_request`)", body = ErrorBody),
         (status = 413, description = "Body over the size limit", body = ErrorBody),
-        (status = 408, description = "Body not received within --body-timeout, or request not done within --request-deadline", body = ErrorBody),
+        (status = 408, description = "`request_timeout`: request head not received within --request-timeout, body not within --body-timeout, or request not done within --request-deadline", body = ErrorBody),
         (status = 415, description = "Content-Type is not JSON or text/plain, charset not UTF-8, or Content-Encoding not gzip", body = ErrorBody),
         (status = 429, description = "Too many heavy requests in flight (--max-heavy); retry after the Retry-After header's seconds", body = ErrorBody),
-        (status = 422, description = "Missing, empty or non-string text; bad explain", body = ErrorBody),
+        (status = 422, description = "Missing, empty or non-string text, or an unknown field (`invalid_request`, `empty_text`); bad explain (`invalid_explain`); text the tokenizer refuses (`unscorable_text`)", body = ErrorBody),
+        (status = 503, description = "`busy`: the blocking pool could not run the scoring; retry after the Retry-After header's seconds", body = ErrorBody),
     )
 )]
 pub async fn classify(
@@ -346,9 +348,12 @@ async fn classify_inner(
     check_text(&text, "text")?;
     let model = state.snapshot();
     let result = if inline(&model, &text, explain) {
-        score_one(&model, None, &text, explain)?
+        score_one(&model, None, &text, explain, MAX_SPANS)?
     } else {
-        off_worker(&state, move || score_one(&model, None, &text, explain)).await?
+        off_worker(&state, move || {
+            score_one(&model, None, &text, explain, MAX_SPANS)
+        })
+        .await?
     };
     record(&state, std::slice::from_ref(&result));
     Ok(HttpResponse::Ok().json(result))
@@ -362,12 +367,13 @@ async fn classify_inner(
     request_body(content = BatchRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "One result per document, in input order", body = BatchResponse),
-        (status = 400, description = "Malformed JSON or invalid UTF-8", body = ErrorBody),
+        (status = 400, description = "Malformed JSON (`invalid_json`), invalid UTF-8 (`invalid_utf8`), undecodable gzip (`invalid_gzip`), a body cut short or badly framed (`invalid_body`), a bad X-Request-Id (`invalid_request_id`), or a malformed HTTP request (`bad_request`)", body = ErrorBody),
         (status = 413, description = "Body or batch over the limit", body = ErrorBody),
-        (status = 408, description = "Body not received within --body-timeout, or request not done within --request-deadline", body = ErrorBody),
+        (status = 408, description = "`request_timeout`: request head not received within --request-timeout, body not within --body-timeout, or request not done within --request-deadline", body = ErrorBody),
         (status = 415, description = "Content-Type is not JSON, charset not UTF-8, or Content-Encoding not gzip", body = ErrorBody),
         (status = 429, description = "Too many heavy requests in flight (--max-heavy); retry after the Retry-After header's seconds", body = ErrorBody),
-        (status = 422, description = "Wrong shape, empty batch or empty text", body = ErrorBody),
+        (status = 422, description = "Wrong shape, an unknown field, or not exactly one of texts and documents (`invalid_request`); an empty batch (`empty_batch`) or text (`empty_text`); bad explain (`invalid_explain`); text the tokenizer refuses (`unscorable_text`); each message names the document", body = ErrorBody),
+        (status = 503, description = "`busy`: the blocking pool could not run the scoring; retry after the Retry-After header's seconds", body = ErrorBody),
     )
 )]
 pub async fn classify_batch(
@@ -436,8 +442,9 @@ async fn batch_inner(
     let small = docs.iter().map(|(_, t)| t.len()).sum::<usize>() <= limit
         && docs.iter().all(|(_, t)| model.tokenizer().is_fast(t));
     // Each error names its document: in a batch of 256 a bare "text at byte 0" says nothing.
+    let max_spans = batch_span_limit(docs.len());
     let score = move |m: &Classifier, i: usize, (id, t): (Option<String>, String)| {
-        score_one(m, id, &t, explain).map_err(|e| e.in_document(i))
+        score_one(m, id, &t, explain, max_spans).map_err(|e| e.in_document(i))
     };
     let results = if small {
         docs.into_iter()

@@ -27,8 +27,10 @@ impl Modify for BearerAuth {
 }
 
 /// The responses the HTTP layer or the route table gives on every route, whatever the handler:
-/// 405 (with `Allow`) for a method the route does not answer and 431 for a request head over
-/// actix-http's limit, both with the JSON error body. Added to every operation here, since
+/// 400 for a malformed HTTP request or a bad `X-Request-Id`, 405 (with `Allow`) for a method the
+/// route does not answer, 408 for a request head slower than `--request-timeout`, 414 for a URI
+/// over the `http` crate's limit and 431 for a request head over actix-http's limit, all with
+/// the JSON error body (a route's own description of a status, where it has one, stays). Added to every operation here, since
 /// utoipa has no document-wide responses; 404 (a path not listed) has no operation to sit on,
 /// so it is a named component response, referred to from the description.
 struct HttpLayerResponses;
@@ -59,6 +61,18 @@ impl Modify for HttpLayerResponses {
                     .build(),
             ),
             (
+                "BadRequest",
+                error("`bad_request`: a malformed HTTP request; `invalid_request_id`: X-Request-Id is not 1 to 128 visible ASCII characters").build(),
+            ),
+            (
+                "RequestTimeout",
+                error("`request_timeout`: the request head did not arrive within --request-timeout").build(),
+            ),
+            (
+                "UriTooLong",
+                error("`uri_too_long`: the request URI is over 65,534 bytes").build(),
+            ),
+            (
                 "RequestHeaderFieldsTooLarge",
                 error("`request_header_fields_too_large`: the request head is too large").build(),
             ),
@@ -82,7 +96,10 @@ impl Modify for HttpLayerResponses {
             ];
             for op in operations.into_iter().flatten() {
                 for (status, name) in [
+                    ("400", "BadRequest"),
                     ("405", "MethodNotAllowed"),
+                    ("408", "RequestTimeout"),
+                    ("414", "UriTooLong"),
                     ("431", "RequestHeaderFieldsTooLarge"),
                 ] {
                     op.responses

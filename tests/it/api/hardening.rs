@@ -20,6 +20,13 @@ fn raw(s: &Server, bytes: &[u8]) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
+/// `bytes` gzip-compressed, as one member.
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
 /// The JSON body of the last response in a raw exchange.
 fn last_error_code(text: &str) -> Value {
     let body = text.rsplit("\r\n\r\n").next().unwrap_or("");
@@ -198,15 +205,9 @@ fn http_layer_errors_are_json() {
 /// Content-Encoding, charsets, `explain` and request ids each follow one documented rule.
 #[test]
 fn encoding_charset_explain_and_request_id_rules() {
-    use flate2::write::GzEncoder;
     let s = Server::start(&["--max-body", "65536"]);
     let c = client();
     let url = s.url("/v1/classify");
-    let gzip = |bytes: &[u8]| {
-        let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
-        e.write_all(bytes).unwrap();
-        e.finish().unwrap()
-    };
     let post = |ct: &str, enc: Option<&str>, body: Vec<u8>| {
         let mut r = c.post(&url).header("Content-Type", ct);
         if let Some(e) = enc {
@@ -585,17 +586,14 @@ fn batch_errors_name_the_failing_document() {
 /// 1. One leading BOM must be dropped, so the answer equals the one without it.
 #[test]
 fn a_leading_byte_order_mark_is_dropped() {
-    use flate2::write::GzEncoder;
     let s = Server::start(&[]);
     let c = client();
     let text = "Open weights let anyone audit and fork the model.";
     let post = |url: &str, ct: &str, gzip: bool, body: Vec<u8>| -> Value {
         let mut r = c.post(s.url(url)).header("Content-Type", ct);
         let body = if gzip {
-            let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(&body).unwrap();
             r = r.header("Content-Encoding", "gzip");
-            e.finish().unwrap()
+            self::gzip(&body)
         } else {
             body
         };
@@ -871,4 +869,169 @@ fn a_vanished_log_reader_costs_log_lines_not_requests_or_shutdown() {
         panic!("SIGTERM did not stop the service");
     };
     assert_eq!(status.code(), Some(0));
+}
+
+/// Review of 2026-12-07: actix-http's head timeout covers only a connection's first request. A
+/// client that sent one request and then part of a second held the connection for as long as
+/// it liked; 260 of them locked the probe listener (256 connection slots) out. Every later head
+/// must arrive within `--request-timeout` too, on both listeners, or get the JSON 408.
+#[test]
+fn a_slow_head_on_a_reused_connection_gets_408_and_is_counted() {
+    let s = Server::start(&["--request-timeout", "1", "--probe-bind", "127.0.0.1:0"]);
+    let probes = s.listening()[1].trim_start_matches("http://").to_string();
+    for addr in [s.addr(), probes] {
+        let mut c = TcpStream::connect(&addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut first = [0u8; 512];
+        let n = c.read(&mut first).unwrap();
+        assert!(first[..n].starts_with(b"HTTP/1.1 200"), "{addr}");
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .unwrap();
+        let mut rest = Vec::new();
+        let _ = c.read_to_end(&mut rest);
+        let text = String::from_utf8_lossy(&rest);
+        assert!(text.starts_with("HTTP/1.1 408"), "{addr}: {text:?}");
+        assert_eq!(last_error_code(&text), "request_timeout", "{addr}");
+    }
+    let metrics = client()
+        .get(s.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("stance_http_layer_responses_total{status=\"408\"} 2"),
+        "{metrics}"
+    );
+}
+
+/// Review of 2026-12-07: a request line too long for a URI got a bare 400 `bad_request`
+/// ("malformed HTTP request"), though `uri_too_long` was the documented answer.
+#[test]
+fn a_uri_too_long_is_414() {
+    let s = Server::start(&[]);
+    let long = format!(
+        "GET /healthz?{} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    let text = raw(&s, long.as_bytes());
+    assert!(text.starts_with("HTTP/1.1 414"), "{text:?}");
+    assert_eq!(last_error_code(&text), "uri_too_long");
+}
+
+/// Review of 2026-12-07: bodies that are valid but unusual, and admin headers that are valid
+/// but differently spelled, were refused or answered confusingly.
+#[test]
+fn multi_member_gzip_cut_bodies_and_bearer_spelling() {
+    let s = Server::start(&["--admin-token", "sekrit"]);
+    let c = client();
+    // Concatenated gzip members are one gzip stream (RFC 1952): "failed to write whole buffer".
+    let body = json!({"text": "Open weights let anyone audit and fork the model."}).to_string();
+    let (a, b) = body.as_bytes().split_at(20);
+    let r = c
+        .post(s.url("/v1/classify"))
+        .header("Content-Type", "application/json")
+        .header("Content-Encoding", "gzip")
+        .body([gzip(a), gzip(b)].concat())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_score(&r.json().unwrap());
+    // A body shorter than its Content-Length: "payload reached EOF before completing: None".
+    let mut conn = TcpStream::connect(s.addr()).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    conn.write_all(
+        b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+          Content-Length: 100\r\n\r\n{\"text\":\"abc\"}",
+    )
+    .unwrap();
+    conn.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut reply = Vec::new();
+    let _ = conn.read_to_end(&mut reply);
+    let reply = String::from_utf8_lossy(&reply);
+    assert_eq!(last_error_code(&reply), "invalid_body", "{reply}");
+    assert!(
+        reply.contains("Content-Length") && !reply.contains("None"),
+        "{reply}"
+    );
+    // The auth scheme is case-insensitive (RFC 9110), and a 401 names the scheme it wants.
+    let reload = |auth: Option<&str>| {
+        let mut r = c.post(s.url("/v1/admin/reload"));
+        if let Some(a) = auth {
+            r = r.header("Authorization", a);
+        }
+        r.send().unwrap()
+    };
+    assert_eq!(reload(Some("bearer sekrit")).status(), 200);
+    for auth in [None, Some("Basic c2Vrcml0")] {
+        let r = reload(auth);
+        assert_eq!(r.status(), 401, "{auth:?}");
+        assert!(
+            r.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer"),
+            "{auth:?}"
+        );
+    }
+}
+
+/// Review of 2026-12-07: `/v1/%63lassify` is served as `/v1/classify` but was counted as
+/// `route="other"`.
+#[test]
+fn a_percent_encoded_path_is_counted_under_its_route() {
+    let s = Server::start(&[]);
+    let c = client();
+    let r = c
+        .post(s.url("/v1/%63lassify"))
+        .json(&json!({"text": "open weights"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let metrics = c.get(s.url("/metrics")).send().unwrap().text().unwrap();
+    assert!(
+        metrics.contains(
+            "stance_http_requests_total{method=\"POST\",route=\"/v1/classify\",status=\"200\"} 1"
+        ),
+        "{metrics}"
+    );
+}
+
+/// Review of 2026-12-07: `--workers 513` panicked inside actix-server, and a timeout near
+/// `u64::MAX` seconds started a service whose every connection panicked on `Instant + Duration`.
+#[test]
+fn serve_refuses_worker_counts_and_timeouts_its_runtime_cannot_take() {
+    for (flag, value) in [
+        ("--workers", "513"),
+        ("--request-timeout", "18446744073709551615"),
+        ("--keep-alive", "9223372036854775807"),
+        ("--body-timeout", "86401"),
+        ("--request-deadline", "86401"),
+        ("--shutdown-timeout", "86401"),
+    ] {
+        let mut child = KillOnDrop(
+            crate::common::stance()
+                .args(["serve", "--bind", "127.0.0.1:0", flag, value])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        // Accepted, the value starts a service that never exits by itself.
+        let status = wait_child(&mut child.0, Duration::from_secs(20));
+        let mut err = String::new();
+        let _ = child.0.stderr.take().unwrap().read_to_string(&mut err);
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(2),
+            "{flag} {value}: {err}"
+        );
+        assert!(
+            err.contains(flag) && !err.contains("panicked"),
+            "{flag}: {err}"
+        );
+    }
 }
