@@ -42,6 +42,10 @@ pub enum StanceError {
     #[error("naive Bayes fit: {0}")]
     Fit(String),
 
+    /// An output path that cannot be replaced atomically (a FIFO, device, socket or folder).
+    #[error("{}: {reason}", path.display())]
+    Output { path: PathBuf, reason: String },
+
     /// Any other I/O failure, with the path it concerns.
     /// The reason is part of the message, not a separate `source`, so that a chained report
     /// (`{:#}`) names it once.

@@ -354,6 +354,48 @@ pub fn blamed_flag(e: &anyhow::Error) -> Option<String> {
     first.starts_with("--").then(|| first.to_string())
 }
 
+/// Checks an output path before any work, with [`stance::fsutil::output_target`]: one that
+/// resolves to something other than a regular file (a FIFO, device, socket or folder) is a usage
+/// error naming `flag`, with `hint` added when it is not a folder (such as "leave out --output"
+/// for `/dev/stdout`). Returns the file the write will replace.
+pub fn check_output(flag: &str, path: &Path, hint: Option<&str>) -> Result<std::path::PathBuf> {
+    match stance::fsutil::output_target(path) {
+        Ok(target) => Ok(target),
+        Err(e @ stance::StanceError::Output { .. }) => {
+            let hint = match hint {
+                Some(h) if !path.is_dir() => format!("; {h}"),
+                _ => String::new(),
+            };
+            Err(UsageError(format!("{flag} {e}{hint}")).into())
+        }
+        Err(e) => {
+            Err(anyhow::Error::new(e).context(format!("cannot write {flag} {}", path.display())))
+        }
+    }
+}
+
+/// Refuses an output that is one of the run's inputs (compared by device and inode, so another
+/// spelling, a symlink or a hard link is caught, and nothing is opened): the atomic rename at
+/// the end would replace the input with results.
+pub fn refuse_overwriting_input(
+    out_flag: &str,
+    out: &Path,
+    inputs: &[(&str, &Path)],
+) -> Result<()> {
+    for (in_flag, input) in inputs {
+        if stance::fsutil::same_file(input, out) {
+            return Err(UsageError(format!(
+                "{out_flag} {} is the {in_flag} input {} itself; writing it would replace that \
+                 input: choose another file",
+                out.display(),
+                input.display()
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// A bad combination of arguments that clap itself cannot see (exit code 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

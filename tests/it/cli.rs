@@ -1264,6 +1264,20 @@ fn evaluate_checks_its_output_paths_before_training() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--predictions"), "{}", stderr(&o));
+    // An existing folder is found before training too (it was found only when writing).
+    let t = tempfile::tempdir().unwrap();
+    let folder = t.path().join("out.svg");
+    fs::create_dir(&folder).unwrap();
+    let folder = folder.to_str().unwrap();
+    for flag in ["--predictions", "--plot"] {
+        let o = run(&["evaluate", "--data", d, "--test", d, flag, folder]);
+        assert_eq!(o.status.code(), Some(2), "{flag}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(flag) && stderr(&o).contains("a folder, not a regular file"),
+            "{flag}: {}",
+            stderr(&o)
+        );
+    }
 }
 
 /// Review findings: `--relevance-threshold -1` said "unexpected argument '-1'" instead of the
@@ -1376,4 +1390,185 @@ fn bad_numbers_addresses_and_environment_values_are_named_usage_errors() {
         &["--bind", "environment variable STANCE_BIND=\"notanaddr\""],
         &[],
     );
+}
+
+/// A tiny JSONL stance corpus (three labels, four texts each) for runs that must get past
+/// reading their inputs quickly.
+fn small_jsonl_corpus(path: &Path) {
+    let mut lines = String::new();
+    for (label, text) in [
+        ("pro-open", "open weights audit fork"),
+        ("pro-open", "fork the open weights locally"),
+        ("pro-open", "audit open weights and fine tune them"),
+        ("pro-open", "publish weights so research reproduces"),
+        ("pro-closed", "closed api monitor misuse"),
+        ("pro-closed", "monitor misuse with a closed api"),
+        ("pro-closed", "revoke access through the hosted api"),
+        ("pro-closed", "released weights cannot be recalled"),
+        ("neutral", "the survey reported market figures"),
+        ("neutral", "analysts counted model families"),
+        ("neutral", "the panel defined terms of the debate"),
+        ("neutral", "quarterly numbers for both kinds"),
+    ] {
+        lines.push_str(&serde_json::json!({"text": text, "label": label}).to_string());
+        lines.push('\n');
+    }
+    write(path, lines);
+}
+
+/// Waits for a child at most `secs` seconds; kills it and fails the test if it is still running
+/// (the defect being tested is a hang).
+fn wait_or_kill(mut child: std::process::Child, secs: u64) -> std::process::Output {
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed().as_secs() > secs {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Review finding: `evaluate --predictions` (and `--plot`) replaced the run's own `--test` or
+/// `--data` file without a word, however the path was spelled; a folder there was only found
+/// after training.
+#[test]
+fn evaluate_refuses_to_write_over_its_own_inputs() {
+    let t = tempfile::tempdir().unwrap();
+    let w = t.path().join("w");
+    let (data, test) = (w.join("c.jsonl"), w.join("v.jsonl"));
+    small_jsonl_corpus(&data);
+    small_jsonl_corpus(&test);
+    let body = fs::read_to_string(&test).unwrap();
+    let (plot_test, plot_data) = (w.join("test.svg"), w.join("data.svg"));
+    std::os::unix::fs::symlink(&test, &plot_test).unwrap();
+    fs::hard_link(&data, &plot_data).unwrap();
+    let spelled = w.join("../w/v.jsonl");
+    let evaluate = |extra: &[&Path]| {
+        stance()
+            .arg("evaluate")
+            .arg("--data")
+            .arg(&data)
+            .arg("--test")
+            .arg(&test)
+            .args(["--offtopic", "none", "--calibration-data", "none"])
+            .args(["--calibration", "none", "--min-count", "1", "--min-df", "1"])
+            .args(["--bootstrap", "0"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let p = Path::new("--predictions");
+    let plot = Path::new("--plot");
+    for (args, flags) in [
+        ([p, spelled.as_path()], ["--predictions", "--test"]),
+        ([p, data.as_path()], ["--predictions", "--data"]),
+        ([plot, plot_test.as_path()], ["--plot", "--test"]),
+        ([plot, plot_data.as_path()], ["--plot", "--data"]),
+    ] {
+        let o = evaluate(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        for f in flags {
+            assert!(stderr(&o).contains(f), "{args:?}: no {f} in {}", stderr(&o));
+        }
+        assert!(stderr(&o).contains("itself"), "{}", stderr(&o));
+        assert_eq!(fs::read_to_string(&test).unwrap(), body);
+        assert_eq!(fs::read_to_string(&data).unwrap(), body);
+    }
+    assert!(fs::symlink_metadata(&plot_test)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // The two outputs may not be one file either.
+    let both = w.join("out.svg");
+    let o = evaluate(&[p, &both, plot, &both]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("same file"), "{}", stderr(&o));
+    // Other files are fine.
+    let o = evaluate(&[p, &w.join("p.jsonl"), plot, &w.join("p.svg")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        fs::read_to_string(w.join("p.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        12
+    );
+}
+
+/// Review finding: `classify --jsonl X --output FIFO` hung forever (the same-file check opened
+/// the FIFO for reading); an output symlink was replaced by a file with its target untouched;
+/// `--output /dev/stdout` replaced the link with a regular file.
+#[test]
+fn jsonl_output_through_links_and_onto_special_files() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in.jsonl");
+    write(
+        &input,
+        format!("{}\n", serde_json::json!({"id": 1, "text": OPEN_TEXT})),
+    );
+    // A FIFO is refused at once, never waited on.
+    let fifo = t.path().join("fifo");
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+    let child = classify_jsonl(&input)
+        .arg("--output")
+        .arg(&fifo)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = wait_or_kill(child, 60);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("FIFO") && stderr(&o).contains("not a regular file"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("leave out --output"), "{}", stderr(&o));
+    // A link to standard output (what /dev/stdout is; a pipe here) is refused, the link kept.
+    let to_stdout = t.path().join("stdout");
+    std::os::unix::fs::symlink("/proc/self/fd/1", &to_stdout).unwrap();
+    let o = classify_jsonl(&input)
+        .arg("--output")
+        .arg(&to_stdout)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("leave out --output"), "{}", stderr(&o));
+    assert!(fs::symlink_metadata(&to_stdout)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // A folder is refused too.
+    let o = classify_jsonl(&input)
+        .arg("--output")
+        .arg(t.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("a folder"), "{}", stderr(&o));
+    // A symlink to a file: the file gets the results, the link stays a link.
+    let (real, link) = (t.path().join("real.jsonl"), t.path().join("link.jsonl"));
+    write(&real, "old\n");
+    std::os::unix::fs::symlink("real.jsonl", &link).unwrap();
+    let dangling = t.path().join("dangling.jsonl");
+    let later = t.path().join("later.jsonl");
+    std::os::unix::fs::symlink(&later, &dangling).unwrap();
+    for (out, file) in [(&link, &real), (&dangling, &later)] {
+        let o = classify_jsonl(&input)
+            .arg("--output")
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(fs::symlink_metadata(out).unwrap().file_type().is_symlink());
+        assert!(fs::read_to_string(file).unwrap().contains("\"stance\""));
+    }
 }
