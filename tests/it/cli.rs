@@ -1572,3 +1572,41 @@ fn jsonl_output_through_links_and_onto_special_files() {
         assert!(fs::read_to_string(file).unwrap().contains("\"stance\""));
     }
 }
+
+/// Review finding: `healthcheck --bind notanaddr` exited 1 naming no flag (the README says a
+/// malformed address is exit 2), and `--timeout 0` was silently taken as 1.
+#[test]
+fn healthcheck_checks_its_addresses_and_timeout_as_usage_errors() {
+    let check = |args: &[&str], envs: &[(&str, &str)], wanted: &[&str]| {
+        let o = stance()
+            .arg("healthcheck")
+            .args(args)
+            .env_remove("STANCE_BIND")
+            .env_remove("STANCE_PROBE_BIND")
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?} {envs:?}: {err}");
+        for w in wanted {
+            assert!(err.contains(w), "{args:?} {envs:?}: no {w:?} in {err}");
+        }
+    };
+    check(&["--bind", "notanaddr"], &[], &["--bind", "HOST:PORT"]);
+    check(
+        &["--probe-bind", ":9090"],
+        &[],
+        &["--probe-bind", "no host"],
+    );
+    check(
+        &[],
+        &[("STANCE_BIND", "notanaddr")],
+        &["--bind", "environment variable STANCE_BIND=\"notanaddr\""],
+    );
+    check(
+        &[],
+        &[("STANCE_PROBE_BIND", "localhost:http")],
+        &["--probe-bind", "environment variable STANCE_PROBE_BIND"],
+    );
+    check(&["--timeout", "0"], &[], &["--timeout", "0"]);
+}
