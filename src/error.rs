@@ -22,7 +22,8 @@ pub enum StanceError {
     #[error("model artifact {path}: {reason}")]
     Artifact { path: PathBuf, reason: String },
 
-    /// Hyper-parameters or other arguments outside their valid range.
+    /// Hyper-parameters or other arguments outside their valid range. `name` is the flag that
+    /// sets it, spelled as the user types it (`--alpha`), so the message points at what to change.
     #[error("invalid parameter {name}: {reason}")]
     Param { name: &'static str, reason: String },
 

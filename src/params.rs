@@ -158,25 +158,25 @@ impl TrainParams {
     pub fn check(self) -> Result<CheckedParams> {
         if !(self.alpha.is_finite() && self.alpha > 0.0) {
             return Err(StanceError::Param {
-                name: "alpha",
+                name: "--alpha",
                 reason: format!("must be a finite number > 0, got {}", self.alpha),
             });
         }
         if self.min_count == 0 {
             return Err(StanceError::Param {
-                name: "min-count",
+                name: "--min-count",
                 reason: "must be at least 1".into(),
             });
         }
         if self.max_vocab < 2 {
             return Err(StanceError::Param {
-                name: "max-vocab",
+                name: "--max-vocab",
                 reason: "must be at least 2".into(),
             });
         }
         if self.min_df == 0 {
             return Err(StanceError::Param {
-                name: "min-df",
+                name: "--min-df",
                 reason: "must be at least 1".into(),
             });
         }
@@ -184,7 +184,7 @@ impl TrainParams {
             && self.calibration_folds < 2
         {
             return Err(StanceError::Param {
-                name: "calibration-folds",
+                name: "--calibration-folds",
                 reason: format!(
                     "must be at least 2 when calibration is on, got {}",
                     self.calibration_folds
@@ -193,7 +193,7 @@ impl TrainParams {
         }
         if self.chunk_docs == 0 {
             return Err(StanceError::Param {
-                name: "chunk-docs",
+                name: "--chunk-docs",
                 reason: "must be at least 1".into(),
             });
         }

@@ -347,7 +347,13 @@ pub fn env_note(flag: &str) -> Option<String> {
 /// that reject a value start with it, and the library's parameter errors carry its name.
 pub fn blamed_flag(e: &anyhow::Error) -> Option<String> {
     if let Some(stance::StanceError::Param { name, .. }) = e.downcast_ref() {
-        return Some(format!("--{name}"));
+        // The library names parameters by their flag (`--alpha`); a name without the dashes
+        // is given them, never a second pair (`----cv-folds` matched no flag, and the note
+        // naming the environment variable was lost).
+        return Some(match name.strip_prefix("--") {
+            Some(_) => name.to_string(),
+            None => format!("--{name}"),
+        });
     }
     let UsageError(message) = e.downcast_ref()?;
     let first = message.split([' ', ':']).next()?;

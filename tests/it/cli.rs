@@ -1360,14 +1360,14 @@ fn bad_numbers_addresses_and_environment_values_are_named_usage_errors() {
             "-1",
         ],
         &[],
-        &["parameter alpha", "got -1"],
+        &["parameter --alpha", "got -1"],
         &["unexpected argument", "environment variable"],
     );
     check(
         &["train", "--models", "/nonexistent/stance-models"],
         &[("STANCE_ALPHA", "-1")],
         &[
-            "parameter alpha",
+            "parameter --alpha",
             "environment variable STANCE_ALPHA=\"-1\"",
         ],
         &[],
@@ -1609,4 +1609,99 @@ fn healthcheck_checks_its_addresses_and_timeout_as_usage_errors() {
         &["--probe-bind", "environment variable STANCE_PROBE_BIND"],
     );
     check(&["--timeout", "0"], &[], &["--timeout", "0"]);
+}
+
+/// Review finding: a parameter error the library raised with the flag already spelled `--x`
+/// lost its `stance: note:` line (the note looked for `----x`), and too few `--group-by`
+/// groups for the calibration folds was blamed on `--calibration-folds`.
+#[test]
+fn parameter_errors_name_the_flag_and_the_variable_behind_it() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("data");
+    small_corpus(&data);
+    let models = t.path().join("models");
+    let check = |extra: &[&str], envs: &[(&str, &str)], wanted: &[&str], unwanted: &[&str]| {
+        let o = stance()
+            .arg("train")
+            .arg("--data")
+            .arg(&data)
+            .arg("--models")
+            .arg(&models)
+            .args(["--offtopic", "none", "--calibration-data", "none"])
+            .args(["--min-count", "1", "--min-df", "1"])
+            .args(extra)
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{extra:?} {envs:?}: {err}");
+        for w in wanted {
+            assert!(err.contains(w), "{extra:?} {envs:?}: no {w:?} in {err}");
+        }
+        for u in unwanted {
+            assert!(!err.contains(u), "{extra:?} {envs:?}: {u:?} in {err}");
+        }
+    };
+    check(
+        &[],
+        &[("STANCE_CV_FOLDS", "1")],
+        &[
+            "invalid parameter --cv-folds",
+            "environment variable STANCE_CV_FOLDS=\"1\"",
+        ],
+        &[],
+    );
+    check(
+        &[],
+        &[("STANCE_CALIBRATION_FOLDS", "1000")],
+        &[
+            "invalid parameter --calibration-folds",
+            "environment variable STANCE_CALIBRATION_FOLDS=\"1000\"",
+        ],
+        &[],
+    );
+    check(
+        &[],
+        &[("STANCE_GROUP_BY", "nosuch")],
+        &[
+            "invalid parameter --group-by",
+            "environment variable STANCE_GROUP_BY=\"nosuch\"",
+        ],
+        &[],
+    );
+    check(
+        &[],
+        &[("STANCE_CHUNK_DOCS", "0")],
+        &[
+            "invalid parameter --chunk-docs",
+            "environment variable STANCE_CHUNK_DOCS=\"0\"",
+        ],
+        &[],
+    );
+    check(
+        &["--max-vocab", "1"],
+        &[],
+        &["invalid parameter --max-vocab"],
+        &["environment variable"],
+    );
+    // One batch is one group: too few groups for the folds is --group-by's doing.
+    let mut manifest = String::new();
+    for label in ["neutral", "pro-closed", "pro-open"] {
+        for i in 0..6 {
+            let file = format!("{label}/doc-{i}.txt");
+            let line = serde_json::json!({"file": file, "label": label, "batch": "b1"});
+            manifest.push_str(&format!("{line}\n"));
+        }
+    }
+    write(&data.join("manifest.jsonl"), manifest);
+    check(
+        &[],
+        &[("STANCE_GROUP_BY", "batch")],
+        &[
+            "invalid parameter --group-by",
+            "1 group",
+            "environment variable STANCE_GROUP_BY=\"batch\"",
+        ],
+        &["parameter --calibration-folds"],
+    );
 }
