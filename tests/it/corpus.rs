@@ -552,3 +552,25 @@ fn calibration_set_is_balanced_and_kept_out_of_training() {
         }
     }
 }
+
+/// Review finding: a `manifest.jsonl` that starts with a byte-order mark was refused as
+/// malformed JSON on line 1, though files may start with one.
+#[test]
+fn a_manifest_may_start_with_a_byte_order_mark() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("data");
+    common::small_corpus(&data);
+    let mut manifest = String::from("\u{feff}");
+    for label in LABELS {
+        for i in 0..6 {
+            let line = serde_json::json!({
+                "file": format!("{label}/doc-{i}.txt"), "label": label, "writer": format!("w{i}")
+            });
+            manifest.push_str(&format!("{line}\n"));
+        }
+    }
+    common::write(&data.join("manifest.jsonl"), manifest);
+    let corpus = Corpus::open(&data).unwrap_or_else(|e| panic!("{e}"));
+    let groups = corpus.group_keys("writer").unwrap();
+    assert_eq!(groups.iter().collect::<HashSet<_>>().len(), 6);
+}
