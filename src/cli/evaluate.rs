@@ -191,7 +191,7 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     // Output paths are checked before the minutes of training, not after.
     check_outputs(&a)?;
     let corpus = open_corpus(&a.data)?;
-    let offtopic = a.offtopic.open()?;
+    let offtopic = a.offtopic.open(&corpus)?;
     let test_corpus = match &a.test {
         Some(test) => Some(
             Corpus::open_with(test, 1)

@@ -180,20 +180,24 @@ impl HyperParams {
 
 #[derive(Args, Clone)]
 pub struct OfftopicArg {
-    /// Off-topic corpus (a folder with one `off-topic/` label folder, or JSONL) that trains the
-    /// relevance head; "none" for a model without one.
+    /// Off-topic corpus (a folder whose one label folder is `off-topic/`, or JSONL labelled
+    /// "off-topic") that trains the relevance head; it may share no text with the stance corpus.
+    /// "none" for a model without one.
     #[arg(long, env = "STANCE_OFFTOPIC", default_value = "offtopic-data")]
     pub offtopic: String,
 }
 
 impl OfftopicArg {
-    pub fn open(&self) -> Result<Option<Corpus>> {
+    /// The off-topic corpus for `stance`, checked against it before any training
+    /// ([`stance::holdout::check_offtopic`]: one `off-topic` label, no shared text).
+    pub fn open(&self, stance: &Corpus) -> Result<Option<Corpus>> {
         if self.offtopic == "none" {
             return Ok(None);
         }
         let path = Path::new(&self.offtopic);
-        let corpus = Corpus::open_with(path, 1)
-            .with_context(|| format!("cannot use off-topic corpus {}", path.display()))?;
+        let context = || format!("cannot use off-topic corpus {}", path.display());
+        let corpus = Corpus::open_with(path, 1).with_context(context)?;
+        stance::holdout::check_offtopic(stance, &corpus).with_context(context)?;
         Ok(Some(corpus))
     }
 }

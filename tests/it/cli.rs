@@ -1705,3 +1705,115 @@ fn parameter_errors_name_the_flag_and_the_variable_behind_it() {
         &["parameter --calibration-folds"],
     );
 }
+
+/// Review finding: the stance corpus itself (or an off-topic corpus sharing a text with it) was
+/// accepted as `--offtopic`, leaving every text at relevance 0.5; so was an off-topic corpus
+/// whose one label folder was not `off-topic/`, or that had several labels.
+#[test]
+fn the_offtopic_corpus_is_kept_apart_and_has_one_off_topic_label() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("data");
+    small_corpus(&data);
+    let models = t.path().join("models");
+    let off = |name: &str, files: &[(&str, &str)]| {
+        let dir = t.path().join(name);
+        for (file, text) in files {
+            write(&dir.join(file), text);
+        }
+        dir
+    };
+    let far = [
+        "Knead the dough for ten minutes and let it rise overnight in a cool place.",
+        "The match ended in a draw after the keeper saved a late penalty kick.",
+        "Water tomatoes at the roots in the morning, never the leaves at night.",
+    ];
+    let ok: Vec<(String, &str)> = far
+        .iter()
+        .enumerate()
+        .map(|(i, text)| (format!("off-topic/{i}.txt"), *text))
+        .collect();
+    let ok: Vec<(&str, &str)> = ok.iter().map(|(f, x)| (f.as_str(), *x)).collect();
+    let good = off("good", &ok);
+    // doc-2.txt of pro-open, with other case, spacing and line endings.
+    let mut sharing = ok.clone();
+    sharing.push((
+        "off-topic/copy.txt",
+        "title 2\r\n\r\nA community that can fork and fine tune open weights   moves faster than \
+         any single lab.\r\n",
+    ));
+    let sharing = off("sharing", &sharing);
+    let renamed = off(
+        "renamed",
+        &ok.iter()
+            .map(|(f, x)| (f.replacen("off-topic", "misc", 1), *x))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|(f, x)| (f.as_str(), *x))
+            .collect::<Vec<_>>(),
+    );
+    let mut two = ok.clone();
+    two.push((
+        "cooking/x.txt",
+        "Salt the pasta water well before it boils.",
+    ));
+    let two = off("two", &two);
+    let jsonl = t.path().join("off.jsonl");
+    write(
+        &jsonl,
+        format!(
+            "{}\n",
+            serde_json::json!({"text": far[0], "label": "other"})
+        ),
+    );
+    let train = |offtopic: &Path| {
+        stance()
+            .arg("train")
+            .arg("--data")
+            .arg(&data)
+            .arg("--models")
+            .arg(&models)
+            .arg("--offtopic")
+            .arg(offtopic)
+            .args(["--calibration", "none", "--calibration-data", "none"])
+            .args(["--min-count", "1", "--min-df", "1"])
+            .output()
+            .unwrap()
+    };
+    for (offtopic, wanted) in [
+        (data.as_path(), &["off-topic", "neutral"][..]),
+        (sharing.as_path(), &["copy.txt", "doc-2.txt", "also"][..]),
+        (renamed.as_path(), &["\"misc\"", "off-topic"][..]),
+        (two.as_path(), &["cooking", "exactly one label"][..]),
+        (jsonl.as_path(), &["\"other\"", "off-topic"][..]),
+    ] {
+        let o = train(offtopic);
+        assert_eq!(o.status.code(), Some(1), "{offtopic:?}: {}", stderr(&o));
+        for w in wanted {
+            assert!(
+                stderr(&o).contains(w),
+                "{offtopic:?}: no {w:?} in {}",
+                stderr(&o)
+            );
+        }
+        assert!(!models.join("CURRENT").exists());
+    }
+    // evaluate reads --offtopic through the same check.
+    let o = stance()
+        .arg("evaluate")
+        .arg("--data")
+        .arg(&data)
+        .arg("--offtopic")
+        .arg(&data)
+        .args(["--folds", "2", "--calibration", "none", "--min-count", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("off-topic"), "{}", stderr(&o));
+    let o = train(&good);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("relevance   trained on 3"),
+        "{}",
+        stdout(&o)
+    );
+}
