@@ -180,6 +180,15 @@ pub fn save(
     cv: Option<CvSummary>,
     opts: &SaveOptions,
 ) -> Result<Meta> {
+    // create_dir_all on a regular file fails with a bare "File exists (os error 17)".
+    if fs::metadata(models_dir).is_ok_and(|m| !m.is_dir()) {
+        return Err(StanceError::Output {
+            path: models_dir.to_path_buf(),
+            reason: "is not a folder: the models folder holds one folder per version and \
+                     CURRENT (give a folder, or a path that does not exist yet)"
+                .into(),
+        });
+    }
     fs::create_dir_all(models_dir).map_err(|e| StanceError::io(models_dir, e))?;
     // One publisher at a time: naming, writing, moving CURRENT and pruning under the lock.
     let _lock = crate::fsutil::lock_dir(models_dir)?;

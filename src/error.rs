@@ -43,7 +43,8 @@ pub enum StanceError {
     #[error("naive Bayes fit: {0}")]
     Fit(String),
 
-    /// An output path that cannot be replaced atomically (a FIFO, device, socket or folder).
+    /// An output path that is not what the write needs: a file to be replaced atomically that
+    /// is a FIFO, device, socket or folder, or a models folder that is a file.
     #[error("{}: {reason}", path.display())]
     Output { path: PathBuf, reason: String },
 

@@ -1817,3 +1817,18 @@ fn the_offtopic_corpus_is_kept_apart_and_has_one_off_topic_label() {
         stdout(&o)
     );
 }
+
+/// Review finding (low severity): `--models` naming a regular file said "File exists (os error
+/// 17)" instead of saying it is not a folder.
+#[test]
+fn models_naming_a_file_is_not_a_folder() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("data");
+    small_corpus(&data);
+    let file = t.path().join("models-file");
+    write(&file, "x");
+    let o = train_command(&data, &file).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a folder"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("os error 17"), "{}", stderr(&o));
+}
