@@ -1832,3 +1832,35 @@ fn models_naming_a_file_is_not_a_folder() {
     assert!(stderr(&o).contains("not a folder"), "{}", stderr(&o));
     assert!(!stderr(&o).contains("os error 17"), "{}", stderr(&o));
 }
+
+/// Review finding (low severity): a crash between writing CURRENT's temp file and its rename
+/// left `.stance-*.tmp` in the models folder for good.
+#[test]
+fn train_removes_stale_temp_files_from_the_models_folder() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("data");
+    small_corpus(&data);
+    let models = t.path().join("models");
+    train(&data, &models, &[]);
+    // A crash's leftover is old; a temp file just written may be another stance output's live
+    // one (classify --jsonl --output takes no lock) and stays.
+    let (stale, live) = (
+        models.join(".stance-AbC123.tmp"),
+        models.join(".stance-Live.tmp"),
+    );
+    write(&stale, "2026");
+    write(&live, "2026");
+    let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+    fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(day_ago)
+        .unwrap();
+    let keep = models.join("notes.tmp");
+    write(&keep, "mine");
+    train(&data, &models, &[]);
+    assert!(!stale.exists(), "a crashed run's temp file is removed");
+    assert!(live.exists(), "a fresh temp file may be in use");
+    assert!(keep.exists(), "only stance's own temp files are removed");
+}
