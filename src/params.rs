@@ -138,6 +138,13 @@ impl Default for TrainParams {
     }
 }
 
+/// Largest accepted `--alpha`. Far beyond it the fit's denominator (total count plus alpha
+/// times the number of features) overflows and a class's log-probabilities become -inf, an
+/// error that would name the fit instead of the flag; and long before that the smoothing
+/// drowns every count (a million pseudo-counts per feature outweighs any corpus), so no useful
+/// value is refused.
+pub const MAX_ALPHA: f64 = 1e6;
+
 /// Parameters that passed [`TrainParams::check`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckedParams(TrainParams);
@@ -160,6 +167,12 @@ impl TrainParams {
             return Err(StanceError::Param {
                 name: "--alpha",
                 reason: format!("must be a finite number > 0, got {}", self.alpha),
+            });
+        }
+        if self.alpha > MAX_ALPHA {
+            return Err(StanceError::Param {
+                name: "--alpha",
+                reason: format!("must be at most {MAX_ALPHA:e}, got {}", self.alpha),
             });
         }
         if self.min_count == 0 {
@@ -222,6 +235,13 @@ mod tests {
                     ..Default::default()
                 },
                 "alpha",
+            ),
+            (
+                TrainParams {
+                    alpha: 1e305,
+                    ..Default::default()
+                },
+                "--alpha",
             ),
             (
                 TrainParams {

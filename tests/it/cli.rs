@@ -1864,3 +1864,18 @@ fn train_removes_stale_temp_files_from_the_models_folder() {
     assert!(live.exists(), "a fresh temp file may be in use");
     assert!(keep.exists(), "only stance's own temp files are removed");
 }
+
+/// Review finding (low severity): `--alpha 1e305` failed in the fit ("class neutral has
+/// log-probability -inf") without naming --alpha.
+#[test]
+fn a_huge_alpha_is_refused_naming_the_flag() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("data");
+    small_corpus(&data);
+    let o = train_command(&data, &t.path().join("models"))
+        .args(["--alpha", "1e305"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--alpha"), "{}", stderr(&o));
+}
