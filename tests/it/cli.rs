@@ -1879,3 +1879,22 @@ fn a_huge_alpha_is_refused_naming_the_flag() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--alpha"), "{}", stderr(&o));
 }
+
+/// Review finding (low severity): `classify --jsonl --result-field text` failed every line with
+/// field_clash instead of being refused up front.
+#[test]
+fn result_field_text_is_a_usage_error() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in.jsonl");
+    write(
+        &input,
+        format!("{}\n", serde_json::json!({"id": 1, "text": OPEN_TEXT})),
+    );
+    let o = classify_jsonl(&input)
+        .args(["--result-field", "text"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--result-field"), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+}
