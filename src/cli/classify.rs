@@ -73,7 +73,7 @@ pub struct ClassifyArgs {
     /// With --jsonl: also copy each line's `text` to its output line.
     #[arg(long)]
     pub keep_text: bool,
-    /// With --jsonl: the key the result object goes under in each output line.
+    /// With --jsonl: the key the result object goes under in each output line (not `text`).
     #[arg(
         long,
         env = "STANCE_RESULT_FIELD",
