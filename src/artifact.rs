@@ -180,6 +180,15 @@ pub fn save(
     cv: Option<CvSummary>,
     opts: &SaveOptions,
 ) -> Result<Meta> {
+    // create_dir_all on a regular file fails with a bare "File exists (os error 17)".
+    if fs::metadata(models_dir).is_ok_and(|m| !m.is_dir()) {
+        return Err(StanceError::Output {
+            path: models_dir.to_path_buf(),
+            reason: "is not a folder: the models folder holds one folder per version and \
+                     CURRENT (give a folder, or a path that does not exist yet)"
+                .into(),
+        });
+    }
     fs::create_dir_all(models_dir).map_err(|e| StanceError::io(models_dir, e))?;
     // One publisher at a time: naming, writing, moving CURRENT and pruning under the lock.
     let _lock = crate::fsutil::lock_dir(models_dir)?;
@@ -262,16 +271,36 @@ pub fn list_versions(models_dir: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// A `.stance-*.tmp` file in the models folder untouched for this long is a crashed write's
+/// leftover. Under the lock no other publisher is writing `CURRENT`, but the same temp-file
+/// pattern is used by any `stance` output (`classify --jsonl --output models/x.jsonl`), which
+/// takes no lock; a live one is written to every few seconds, so an hour-old one is dead.
+const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Runs under the models folder's lock, so every `.partial-*` folder is a crashed run's
-/// leftover; the version just written and whatever `CURRENT` names are never removed.
+/// leftover, and so is every `.stance-*.tmp` file older than [`STALE_TEMP`] (a crash between
+/// writing `CURRENT`'s temp file and renaming it); the version just written and whatever
+/// `CURRENT` names are never removed.
 fn prune(models_dir: &Path, current: &str, keep: usize) -> Result<()> {
     // Leftovers of crashed runs are never pointed at; remove them.
     for entry in fs::read_dir(models_dir)
         .map_err(|e| StanceError::io(models_dir, e))?
         .flatten()
     {
-        if entry.file_name().to_string_lossy().starts_with(".partial-") {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".partial-") {
             let _ = fs::remove_dir_all(entry.path());
+        } else if name.starts_with(".stance-") && name.ends_with(".tmp") {
+            let stale = entry.metadata().is_ok_and(|m| {
+                m.is_file()
+                    && m.modified()
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age > STALE_TEMP)
+            });
+            if stale {
+                let _ = fs::remove_file(entry.path());
+            }
         }
     }
     let versions = list_versions(models_dir)?;

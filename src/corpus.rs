@@ -269,19 +269,19 @@ impl Corpus {
         .expect("a valid test corpus")
     }
 
+    /// Reads a corpus folder. Symlinks are followed ([`followed_type`]): a linked label folder
+    /// or `.txt` file is read as what it points to.
     fn open_folder(root: &Path, min_labels: usize) -> Result<Self> {
         let mut label_dirs = BTreeSet::new();
         for entry in read_dir_sorted(root)? {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let ft = entry
-                .file_type()
-                .map_err(|e| StanceError::io(entry.path(), e))?;
+            if name.starts_with('.') {
+                continue;
+            }
+            let ft = followed_type(&entry)?;
             // A folder is always a label, whatever its name; only files may be READMEs (and the
             // manifest files).
-            if name.starts_with('.')
-                || (!ft.is_dir()
-                    && (is_readme(&name) || name == MANIFEST_FILE || name == BATCHES_FILE))
-            {
+            if !ft.is_dir() && (is_readme(&name) || name == MANIFEST_FILE || name == BATCHES_FILE) {
                 continue;
             }
             if ft.is_dir() {
@@ -303,7 +303,7 @@ impl Corpus {
                 if name.starts_with('.') {
                     continue;
                 }
-                let ft = entry.file_type().map_err(|e| StanceError::io(&path, e))?;
+                let ft = followed_type(&entry)?;
                 if !ft.is_file() || !name.ends_with(".txt") {
                     return Err(StanceError::corpus(
                         path,
@@ -474,6 +474,24 @@ fn relative(root: &Path, path: &Path) -> String {
 
 fn is_readme(name: &str) -> bool {
     name.to_ascii_lowercase().starts_with("readme")
+}
+
+/// The type of a corpus entry after following a symlink: a corpus assembled from links (a
+/// label folder linked in from elsewhere, pieces shared between corpora) is read as what the
+/// links point to, not refused as "stray" entries. A link whose target is gone is an error
+/// naming it, since the piece it stood for would otherwise silently be missing.
+fn followed_type(entry: &fs::DirEntry) -> Result<fs::FileType> {
+    let path = entry.path();
+    let ft = entry.file_type().map_err(|e| StanceError::io(&path, e))?;
+    if !ft.is_symlink() {
+        return Ok(ft);
+    }
+    fs::metadata(&path).map(|m| m.file_type()).map_err(|e| {
+        StanceError::corpus(
+            &path,
+            format!("a symbolic link whose target cannot be read ({e}): fix or remove the link"),
+        )
+    })
 }
 
 fn read_dir_sorted(dir: &Path) -> Result<Vec<fs::DirEntry>> {

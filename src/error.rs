@@ -22,7 +22,8 @@ pub enum StanceError {
     #[error("model artifact {path}: {reason}")]
     Artifact { path: PathBuf, reason: String },
 
-    /// Hyper-parameters or other arguments outside their valid range.
+    /// Hyper-parameters or other arguments outside their valid range. `name` is the flag that
+    /// sets it, spelled as the user types it (`--alpha`), so the message points at what to change.
     #[error("invalid parameter {name}: {reason}")]
     Param { name: &'static str, reason: String },
 
@@ -41,6 +42,11 @@ pub enum StanceError {
     /// linfa failed to fit the naive Bayes model.
     #[error("naive Bayes fit: {0}")]
     Fit(String),
+
+    /// An output path that is not what the write needs: a file to be replaced atomically that
+    /// is a FIFO, device, socket or folder, or a models folder that is a file.
+    #[error("{}: {reason}", path.display())]
+    Output { path: PathBuf, reason: String },
 
     /// Any other I/O failure, with the path it concerns.
     /// The reason is part of the message, not a separate `source`, so that a chained report

@@ -329,7 +329,7 @@ pub fn evaluate_on(classifier: &Classifier, test: &Corpus, resamples: usize) -> 
     })?;
     if truth.is_empty() {
         return Err(StanceError::Param {
-            name: "test",
+            name: "--test",
             reason: format!(
                 "no test document has one of the model's labels {model_labels:?} (test labels: {test_labels:?})"
             ),
@@ -553,10 +553,16 @@ pub fn group_folds(groups: &[String], k: usize, seed: u64) -> Result<Vec<usize>>
     for g in groups {
         *sizes.entry(g.as_str()).or_insert(0) += 1;
     }
+    // Too few groups is the grouping's doing (one batch, writers not recorded), not the fold
+    // count's: the error blames --group-by, and says both ways out.
     if sizes.len() < k {
         return Err(StanceError::Param {
-            name: "folds",
-            reason: format!("{k} folds need at least {k} groups, found {}", sizes.len()),
+            name: "--group-by",
+            reason: format!(
+                "{k} folds need at least {k} groups, but there are only {} group(s) \
+                 (--group-by \"\" for stratified folds, or fewer folds)",
+                sizes.len()
+            ),
         });
     }
     let mut order: Vec<(&str, usize)> = sizes.into_iter().collect();

@@ -80,6 +80,41 @@ pub fn shared_text(a: &Corpus, b: &Corpus) -> Result<Option<(String, String)>> {
     Ok(found)
 }
 
+/// The one label of an off-topic corpus: its `off-topic/` folder, or `"label": "off-topic"`.
+pub const OFF_TOPIC_LABEL: &str = crate::train::RELEVANCE_LABELS[0];
+
+/// Checks, before anything is trained, that an off-topic corpus is one: exactly the one label
+/// [`OFF_TOPIC_LABEL`], and no text shared with the stance corpus (compared by [`text_key`]).
+/// The relevance head learns on-topic from the stance corpus and off-topic from this one; a
+/// text in both teaches it both, and the stance corpus given again as `--offtopic` leaves every
+/// text at relevance 0.5. A label of another name (or a second one) is almost always the wrong
+/// folder or a stance corpus, so it is refused rather than pooled.
+pub fn check_offtopic(stance: &Corpus, offtopic: &Corpus) -> Result<()> {
+    if offtopic.labels() != [OFF_TOPIC_LABEL] {
+        let what = match offtopic.labels() {
+            [one] => format!("its one label is {one:?}"),
+            many => format!("it has the labels {many:?}"),
+        };
+        return Err(StanceError::corpus(
+            offtopic.root(),
+            format!(
+                "an off-topic corpus has exactly one label, {OFF_TOPIC_LABEL:?} (an \
+                 {OFF_TOPIC_LABEL}/ folder, or \"label\": \"{OFF_TOPIC_LABEL}\" in JSONL), but {what}"
+            ),
+        ));
+    }
+    if let Some((off, on)) = shared_text(stance, offtopic)? {
+        return Err(StanceError::corpus(
+            off,
+            format!(
+                "the off-topic corpus must not share a text with the stance corpus, but this \
+                 text is also {on} (the relevance head would learn it as both on- and off-topic)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks, before anything is trained, that the set uses exactly the corpus's labels and
 /// shares no text with it: a piece the model trained on would be judged as if unseen, and the
 /// temperature would come out too confident.

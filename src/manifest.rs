@@ -40,11 +40,17 @@ impl Manifest {
                 reason,
             };
             let line = line.map_err(|e| bad(format!("cannot read: {e}")))?;
+            // Files may start with a byte-order mark (Windows editors write one).
+            let line = if i == 0 {
+                crate::text::strip_bom(&line)
+            } else {
+                &line
+            };
             if line.trim().is_empty() {
                 continue;
             }
             let value: Value =
-                serde_json::from_str(&line).map_err(|e| bad(format!("malformed JSON: {e}")))?;
+                serde_json::from_str(line).map_err(|e| bad(format!("malformed JSON: {e}")))?;
             let Value::Object(map) = value else {
                 return Err(bad("expected a JSON object".into()));
             };

@@ -138,6 +138,13 @@ impl Default for TrainParams {
     }
 }
 
+/// Largest accepted `--alpha`. Far beyond it the fit's denominator (total count plus alpha
+/// times the number of features) overflows and a class's log-probabilities become -inf, an
+/// error that would name the fit instead of the flag; and long before that the smoothing
+/// drowns every count (a million pseudo-counts per feature outweighs any corpus), so no useful
+/// value is refused.
+pub const MAX_ALPHA: f64 = 1e6;
+
 /// Parameters that passed [`TrainParams::check`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckedParams(TrainParams);
@@ -158,25 +165,31 @@ impl TrainParams {
     pub fn check(self) -> Result<CheckedParams> {
         if !(self.alpha.is_finite() && self.alpha > 0.0) {
             return Err(StanceError::Param {
-                name: "alpha",
+                name: "--alpha",
                 reason: format!("must be a finite number > 0, got {}", self.alpha),
+            });
+        }
+        if self.alpha > MAX_ALPHA {
+            return Err(StanceError::Param {
+                name: "--alpha",
+                reason: format!("must be at most {MAX_ALPHA:e}, got {}", self.alpha),
             });
         }
         if self.min_count == 0 {
             return Err(StanceError::Param {
-                name: "min-count",
+                name: "--min-count",
                 reason: "must be at least 1".into(),
             });
         }
         if self.max_vocab < 2 {
             return Err(StanceError::Param {
-                name: "max-vocab",
+                name: "--max-vocab",
                 reason: "must be at least 2".into(),
             });
         }
         if self.min_df == 0 {
             return Err(StanceError::Param {
-                name: "min-df",
+                name: "--min-df",
                 reason: "must be at least 1".into(),
             });
         }
@@ -184,7 +197,7 @@ impl TrainParams {
             && self.calibration_folds < 2
         {
             return Err(StanceError::Param {
-                name: "calibration-folds",
+                name: "--calibration-folds",
                 reason: format!(
                     "must be at least 2 when calibration is on, got {}",
                     self.calibration_folds
@@ -193,7 +206,7 @@ impl TrainParams {
         }
         if self.chunk_docs == 0 {
             return Err(StanceError::Param {
-                name: "chunk-docs",
+                name: "--chunk-docs",
                 reason: "must be at least 1".into(),
             });
         }
@@ -222,6 +235,13 @@ mod tests {
                     ..Default::default()
                 },
                 "alpha",
+            ),
+            (
+                TrainParams {
+                    alpha: 1e305,
+                    ..Default::default()
+                },
+                "--alpha",
             ),
             (
                 TrainParams {

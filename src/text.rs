@@ -12,6 +12,12 @@ pub fn drop_bom(bytes: &mut Vec<u8>) {
     }
 }
 
+/// Removes one leading byte-order mark from the first line of a file read line by line (the
+/// manifest), which never passes through [`drop_bom`].
+pub fn strip_bom(line: &str) -> &str {
+    line.strip_prefix('\u{feff}').unwrap_or(line)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -27,6 +33,9 @@ mod tests {
         assert_eq!(dropped("\u{feff}\u{feff}x"), "\u{feff}x");
         assert_eq!(dropped("open\u{feff}"), "open\u{feff}");
         assert_eq!(dropped("\u{feff}{}"), "{}");
+        assert_eq!(strip_bom("\u{feff}{\"file\": 1}"), "{\"file\": 1}");
+        assert_eq!(strip_bom("\u{feff}\u{feff}x"), "\u{feff}x");
+        assert_eq!(strip_bom("x\u{feff}"), "x\u{feff}");
         let mut half = b"\xEF\xBB{}".to_vec();
         drop_bom(&mut half);
         assert_eq!(half, b"\xEF\xBB{}");

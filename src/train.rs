@@ -335,7 +335,14 @@ fn assign_folds(
                 .iter()
                 .map(|key| size[key.as_str()] > 1)
                 .collect();
-            return Ok((group_folds(&g, k, seed)?, Some(shared)));
+            let folds = group_folds(&g, k, seed).map_err(|e| match e {
+                StanceError::Param { name, reason } => StanceError::Param {
+                    name,
+                    reason: format!("grouping by {group_by:?}: {reason}"),
+                },
+                other => other,
+            })?;
+            return Ok((folds, Some(shared)));
         }
     }
     Ok((

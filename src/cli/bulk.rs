@@ -397,19 +397,24 @@ enum Sink {
     Stdout(BufWriter<io::StdoutLock<'static>>),
     File {
         file: BufWriter<tempfile::NamedTempFile>,
+        /// `--output` as given, for messages.
         path: PathBuf,
+        /// The file the rename replaces ([`stance::fsutil::output_target`]): a symlink's
+        /// target, so that the link stays a link.
+        target: PathBuf,
     },
 }
 
 impl Sink {
-    fn open(output: Option<&Path>) -> Result<Sink> {
-        let Some(path) = output else {
+    /// `output` is `--output` and the file it resolves to, when given.
+    fn open(output: Option<(&Path, &Path)>) -> Result<Sink> {
+        let Some((path, target)) = output else {
             return Ok(Sink::Stdout(BufWriter::with_capacity(
                 1 << 16,
                 io::stdout().lock(),
             )));
         };
-        let dir = match path.parent() {
+        let dir = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
@@ -421,6 +426,7 @@ impl Sink {
         Ok(Sink::File {
             file: BufWriter::with_capacity(1 << 16, tmp),
             path: path.to_path_buf(),
+            target: target.to_path_buf(),
         })
     }
 
@@ -429,7 +435,7 @@ impl Sink {
             Sink::Stdout(w) => w
                 .write_all(bytes)
                 .context("cannot write to standard output"),
-            Sink::File { file, path } => file
+            Sink::File { file, path, .. } => file
                 .write_all(bytes)
                 .with_context(|| format!("cannot write {}", path.display())),
         }
@@ -439,7 +445,7 @@ impl Sink {
     fn commit(self) -> Result<()> {
         match self {
             Sink::Stdout(mut w) => w.flush().context("cannot write to standard output"),
-            Sink::File { file, path } => {
+            Sink::File { file, path, target } => {
                 let ctx = || format!("cannot write {}", path.display());
                 let tmp = file
                     .into_inner()
@@ -454,8 +460,10 @@ impl Sink {
                         .with_context(ctx)?;
                 }
                 tmp.as_file().sync_all().with_context(ctx)?;
-                tmp.persist(&path).map_err(|e| e.error).with_context(ctx)?;
-                let dir = match path.parent() {
+                tmp.persist(&target)
+                    .map_err(|e| e.error)
+                    .with_context(ctx)?;
+                let dir = match target.parent() {
                     Some(p) if !p.as_os_str().is_empty() => p,
                     _ => Path::new("."),
                 };
@@ -502,18 +510,26 @@ pub fn run(
     output: Option<&Path>,
     opts: &Options,
 ) -> Result<()> {
-    if let Some(out) = output {
-        // Results go to a temp file renamed over --output at the end: if that is the input
-        // itself, the archive is replaced by results that no longer hold its texts.
-        if input != Path::new("-") && same_file::is_same_file(input, out).unwrap_or(false) {
-            return Err(UsageError(format!(
-                "--output {} is the --jsonl input itself; writing it would replace the archive \
-                 with its results: choose another file",
-                out.display()
-            ))
-            .into());
+    let target = match output {
+        Some(out) => {
+            // Results go to a temp file renamed over --output at the end: if that is the input
+            // itself, the archive is replaced by results that no longer hold its texts.
+            if input != Path::new("-") && stance::fsutil::same_file(input, out) {
+                return Err(UsageError(format!(
+                    "--output {} is the --jsonl input itself; writing it would replace the \
+                     archive with its results: choose another file",
+                    out.display()
+                ))
+                .into());
+            }
+            Some(super::check_output(
+                "--output",
+                out,
+                Some("leave out --output to write the results to standard output"),
+            )?)
         }
-    }
+        None => None,
+    };
     let (name, reader, size): (String, Box<dyn Read + Send>, Option<u64>) = if input
         == Path::new("-")
     {
@@ -529,7 +545,7 @@ pub fn run(
         line_no: 0,
         bytes_read: 0,
     };
-    let mut sink = Sink::open(output)?;
+    let mut sink = Sink::open(output.zip(target.as_deref()))?;
     let pb = progress(size);
     let result = pump(classifier, &mut lines, &mut sink, opts, pb.as_ref(), &name);
     if let Some(pb) = pb {

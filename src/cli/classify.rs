@@ -73,7 +73,7 @@ pub struct ClassifyArgs {
     /// With --jsonl: also copy each line's `text` to its output line.
     #[arg(long)]
     pub keep_text: bool,
-    /// With --jsonl: the key the result object goes under in each output line.
+    /// With --jsonl: the key the result object goes under in each output line (not `text`).
     #[arg(
         long,
         env = "STANCE_RESULT_FIELD",
@@ -162,11 +162,23 @@ pub fn run(a: ClassifyArgs) -> Result<()> {
     if a.jsonl.is_none() && (a.output.is_some() || a.strict || a.keep_text) {
         return Err(UsageError("--output, --strict and --keep-text go with --jsonl".into()).into());
     }
-    let classifier = load_classifier(&a.models)?.with_thresholds(a.thresholds.thresholds()?);
-    if let Some(input) = &a.jsonl {
+    if a.jsonl.is_some() {
         if a.result_field.is_empty() {
             return Err(UsageError("--result-field must not be empty".into()).into());
         }
+        // Every input line has `text`, so a result under that key would clash on every line
+        // (field_clash): a run that can only fail is refused before it starts.
+        if a.result_field == "text" {
+            return Err(UsageError(
+                "--result-field text: every input line has a \"text\" field, which the result \
+                 may not replace; choose another key (default \"stance\")"
+                    .into(),
+            )
+            .into());
+        }
+    }
+    let classifier = load_classifier(&a.models)?.with_thresholds(a.thresholds.thresholds()?);
+    if let Some(input) = &a.jsonl {
         let opts = bulk::Options {
             explain: a.explain,
             max_line_bytes: a.max_line_bytes,

@@ -8,7 +8,10 @@ use clap::Args;
 use stance::evaluate::{cross_validate, train_and_test, Report, TestReport};
 use stance::Corpus;
 
-use super::{open_corpus, CalibrationDataArg, HyperParams, OfftopicArg, ThresholdArgs, UsageError};
+use super::{
+    check_output, open_corpus, refuse_overwriting_input, CalibrationDataArg, HyperParams,
+    OfftopicArg, ThresholdArgs, UsageError,
+};
 
 #[derive(Args)]
 pub struct EvaluateArgs {
@@ -130,12 +133,65 @@ fn writable_folder(flag: &str, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Checks `--plot` and `--predictions` up front: an SVG name for the plot, an existing folder,
+/// a regular file (or nothing yet) once links are followed, and not one of the run's inputs nor
+/// each other, since each is replaced by a rename at the end of the run.
+fn check_outputs(a: &EvaluateArgs) -> Result<()> {
+    if let Some(plot) = &a.plot {
+        let svg = plot
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+        if !svg {
+            return Err(UsageError(format!(
+                "--plot {}: the plot is SVG; give a file name ending in .svg",
+                plot.display()
+            ))
+            .into());
+        }
+    }
+    let mut inputs: Vec<(&str, &Path)> = vec![("--data", a.data.as_path())];
+    if let Some(test) = &a.test {
+        inputs.push(("--test", test.as_path()));
+    }
+    if a.offtopic.offtopic != "none" {
+        inputs.push(("--offtopic", Path::new(&a.offtopic.offtopic)));
+    }
+    if a.calibration_data.calibration_data != "none" {
+        inputs.push((
+            "--calibration-data",
+            Path::new(&a.calibration_data.calibration_data),
+        ));
+    }
+    let outputs = [("--plot", &a.plot), ("--predictions", &a.predictions)];
+    for (flag, path) in outputs {
+        let Some(path) = path else { continue };
+        writable_folder(flag, path)?;
+        check_output(flag, path, None)?;
+        refuse_overwriting_input(flag, path, &inputs)?;
+    }
+    if let (Some(plot), Some(predictions)) = (&a.plot, &a.predictions) {
+        let same = plot == predictions || stance::fsutil::same_file(plot, predictions);
+        if same {
+            return Err(UsageError(format!(
+                "--predictions {} and --plot {} are the same file; the plot would replace \
+                 the predictions: choose two files",
+                predictions.display(),
+                plot.display()
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
 pub fn run(a: EvaluateArgs) -> Result<()> {
     let params = a.hyper.params();
     let checked = params.clone().check()?;
     let thresholds = a.thresholds.thresholds()?;
+    // Output paths are checked before the minutes of training, not after.
+    check_outputs(&a)?;
     let corpus = open_corpus(&a.data)?;
-    let offtopic = a.offtopic.open()?;
+    let offtopic = a.offtopic.open(&corpus)?;
     let test_corpus = match &a.test {
         Some(test) => Some(
             Corpus::open_with(test, 1)
@@ -162,23 +218,6 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
         }
         None => None,
     };
-    // Output paths are checked before the minutes of training, not after.
-    if let Some(plot) = &a.plot {
-        let svg = plot
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
-        if !svg {
-            return Err(UsageError(format!(
-                "--plot {}: the plot is SVG; give a file name ending in .svg",
-                plot.display()
-            ))
-            .into());
-        }
-        writable_folder("--plot", plot)?;
-    }
-    if let Some(predictions) = &a.predictions {
-        writable_folder("--predictions", predictions)?;
-    }
     let folds = a.folds.unwrap_or(if a.test.is_some() { 0 } else { 5 });
     if folds == 0 && a.test.is_none() {
         return Err(UsageError(

@@ -8,17 +8,21 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
+use super::serve::{listen_address, probe_address};
+
 #[derive(Args)]
 pub struct HealthcheckArgs {
-    /// The service's listen address; 0.0.0.0 is checked on 127.0.0.1.
-    #[arg(long, env = "STANCE_BIND", default_value = "127.0.0.1:8080")]
+    /// The service's listen address; 0.0.0.0 is checked on 127.0.0.1. Parsed as `serve` parses
+    /// it, so a value `serve` refuses as a usage error is one here too (exit 2), not a failed
+    /// check (exit 1) a container would read as "unhealthy".
+    #[arg(long, env = "STANCE_BIND", default_value = "127.0.0.1:8080", value_parser = listen_address)]
     pub bind: String,
     /// The service's probe address (`stance serve --probe-bind`); when set, it is checked
     /// instead of --bind.
-    #[arg(long, env = "STANCE_PROBE_BIND")]
+    #[arg(long, env = "STANCE_PROBE_BIND", value_parser = probe_address)]
     pub probe_bind: Option<String>,
-    /// Seconds to wait for the answer.
-    #[arg(long, default_value_t = 3)]
+    /// Seconds to wait for the answer (at least 1: a zero timeout cannot be given to a socket).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
 }
 
@@ -34,7 +38,7 @@ pub fn run(a: HealthcheckArgs) -> Result<()> {
         .with_context(|| format!("invalid address {bind}"))?
         .next()
         .with_context(|| format!("no address for {bind}"))?;
-    let timeout = Duration::from_secs(a.timeout.max(1));
+    let timeout = Duration::from_secs(a.timeout);
     let mut stream = TcpStream::connect_timeout(&addr, timeout)
         .with_context(|| format!("cannot connect to {addr}"))?;
     stream.set_read_timeout(Some(timeout))?;

@@ -80,7 +80,7 @@ pub enum Command {
 
 #[derive(Args, Clone)]
 pub struct HyperParams {
-    /// Additive smoothing of the naive Bayes counts (> 0).
+    /// Additive smoothing of the naive Bayes counts (> 0, at most 1e6).
     #[arg(long, env = "STANCE_ALPHA", default_value_t = TrainParams::default().alpha)]
     pub alpha: f64,
     /// Words seen fewer times than this in the corpus are left out of the vocabulary.
@@ -180,20 +180,24 @@ impl HyperParams {
 
 #[derive(Args, Clone)]
 pub struct OfftopicArg {
-    /// Off-topic corpus (a folder with one `off-topic/` label folder, or JSONL) that trains the
-    /// relevance head; "none" for a model without one.
+    /// Off-topic corpus (a folder whose one label folder is `off-topic/`, or JSONL labelled
+    /// "off-topic") that trains the relevance head; it may share no text with the stance corpus.
+    /// "none" for a model without one.
     #[arg(long, env = "STANCE_OFFTOPIC", default_value = "offtopic-data")]
     pub offtopic: String,
 }
 
 impl OfftopicArg {
-    pub fn open(&self) -> Result<Option<Corpus>> {
+    /// The off-topic corpus for `stance`, checked against it before any training
+    /// ([`stance::holdout::check_offtopic`]: one `off-topic` label, no shared text).
+    pub fn open(&self, stance: &Corpus) -> Result<Option<Corpus>> {
         if self.offtopic == "none" {
             return Ok(None);
         }
         let path = Path::new(&self.offtopic);
-        let corpus = Corpus::open_with(path, 1)
-            .with_context(|| format!("cannot use off-topic corpus {}", path.display()))?;
+        let context = || format!("cannot use off-topic corpus {}", path.display());
+        let corpus = Corpus::open_with(path, 1).with_context(context)?;
+        stance::holdout::check_offtopic(stance, &corpus).with_context(context)?;
         Ok(Some(corpus))
     }
 }
@@ -347,11 +351,59 @@ pub fn env_note(flag: &str) -> Option<String> {
 /// that reject a value start with it, and the library's parameter errors carry its name.
 pub fn blamed_flag(e: &anyhow::Error) -> Option<String> {
     if let Some(stance::StanceError::Param { name, .. }) = e.downcast_ref() {
-        return Some(format!("--{name}"));
+        // The library names parameters by their flag (`--alpha`); a name without the dashes
+        // is given them, never a second pair (`----cv-folds` matched no flag, and the note
+        // naming the environment variable was lost).
+        return Some(match name.strip_prefix("--") {
+            Some(_) => name.to_string(),
+            None => format!("--{name}"),
+        });
     }
     let UsageError(message) = e.downcast_ref()?;
     let first = message.split([' ', ':']).next()?;
     first.starts_with("--").then(|| first.to_string())
+}
+
+/// Checks an output path before any work, with [`stance::fsutil::output_target`]: one that
+/// resolves to something other than a regular file (a FIFO, device, socket or folder) is a usage
+/// error naming `flag`, with `hint` added when it is not a folder (such as "leave out --output"
+/// for `/dev/stdout`). Returns the file the write will replace.
+pub fn check_output(flag: &str, path: &Path, hint: Option<&str>) -> Result<std::path::PathBuf> {
+    match stance::fsutil::output_target(path) {
+        Ok(target) => Ok(target),
+        Err(e @ stance::StanceError::Output { .. }) => {
+            let hint = match hint {
+                Some(h) if !path.is_dir() => format!("; {h}"),
+                _ => String::new(),
+            };
+            Err(UsageError(format!("{flag} {e}{hint}")).into())
+        }
+        Err(e) => {
+            Err(anyhow::Error::new(e).context(format!("cannot write {flag} {}", path.display())))
+        }
+    }
+}
+
+/// Refuses an output that is one of the run's inputs (compared by device and inode, so another
+/// spelling, a symlink or a hard link is caught, and nothing is opened): the atomic rename at
+/// the end would replace the input with results.
+pub fn refuse_overwriting_input(
+    out_flag: &str,
+    out: &Path,
+    inputs: &[(&str, &Path)],
+) -> Result<()> {
+    for (in_flag, input) in inputs {
+        if stance::fsutil::same_file(input, out) {
+            return Err(UsageError(format!(
+                "{out_flag} {} is the {in_flag} input {} itself; writing it would replace that \
+                 input: choose another file",
+                out.display(),
+                input.display()
+            ))
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// A bad combination of arguments that clap itself cannot see (exit code 2).

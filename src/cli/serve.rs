@@ -78,7 +78,7 @@ pub struct ServeArgs {
 /// environment twin).
 /// `HOST:PORT` as a listener takes it. A malformed address is a usage error (exit 2); a host that
 /// does not resolve or a port already in use is found when listening, a runtime failure (exit 1).
-fn listen_address(s: &str) -> Result<String, String> {
+pub(crate) fn listen_address(s: &str) -> Result<String, String> {
     if s.parse::<std::net::SocketAddr>().is_ok() {
         return Ok(s.to_string());
     }
@@ -106,7 +106,7 @@ fn listen_address(s: &str) -> Result<String, String> {
 }
 
 /// [`listen_address`], or empty for "no separate probe listener".
-fn probe_address(s: &str) -> Result<String, String> {
+pub(crate) fn probe_address(s: &str) -> Result<String, String> {
     if s.is_empty() {
         Ok(String::new())
     } else {

@@ -65,7 +65,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
              predictions to trust, and confidences may be far from the real accuracy"
         );
     }
-    let offtopic = a.offtopic.open()?;
+    let offtopic = a.offtopic.open(&corpus)?;
     let holdout = a.calibration_data.open(&corpus, params.calibration)?;
     let cv = if a.cv_folds > 0 {
         let report = cross_validate(

@@ -1264,6 +1264,20 @@ fn evaluate_checks_its_output_paths_before_training() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--predictions"), "{}", stderr(&o));
+    // An existing folder is found before training too (it was found only when writing).
+    let t = tempfile::tempdir().unwrap();
+    let folder = t.path().join("out.svg");
+    fs::create_dir(&folder).unwrap();
+    let folder = folder.to_str().unwrap();
+    for flag in ["--predictions", "--plot"] {
+        let o = run(&["evaluate", "--data", d, "--test", d, flag, folder]);
+        assert_eq!(o.status.code(), Some(2), "{flag}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(flag) && stderr(&o).contains("a folder, not a regular file"),
+            "{flag}: {}",
+            stderr(&o)
+        );
+    }
 }
 
 /// Review findings: `--relevance-threshold -1` said "unexpected argument '-1'" instead of the
@@ -1346,14 +1360,14 @@ fn bad_numbers_addresses_and_environment_values_are_named_usage_errors() {
             "-1",
         ],
         &[],
-        &["parameter alpha", "got -1"],
+        &["parameter --alpha", "got -1"],
         &["unexpected argument", "environment variable"],
     );
     check(
         &["train", "--models", "/nonexistent/stance-models"],
         &[("STANCE_ALPHA", "-1")],
         &[
-            "parameter alpha",
+            "parameter --alpha",
             "environment variable STANCE_ALPHA=\"-1\"",
         ],
         &[],
@@ -1376,4 +1390,511 @@ fn bad_numbers_addresses_and_environment_values_are_named_usage_errors() {
         &["--bind", "environment variable STANCE_BIND=\"notanaddr\""],
         &[],
     );
+}
+
+/// A tiny JSONL stance corpus (three labels, four texts each) for runs that must get past
+/// reading their inputs quickly.
+fn small_jsonl_corpus(path: &Path) {
+    let mut lines = String::new();
+    for (label, text) in [
+        ("pro-open", "open weights audit fork"),
+        ("pro-open", "fork the open weights locally"),
+        ("pro-open", "audit open weights and fine tune them"),
+        ("pro-open", "publish weights so research reproduces"),
+        ("pro-closed", "closed api monitor misuse"),
+        ("pro-closed", "monitor misuse with a closed api"),
+        ("pro-closed", "revoke access through the hosted api"),
+        ("pro-closed", "released weights cannot be recalled"),
+        ("neutral", "the survey reported market figures"),
+        ("neutral", "analysts counted model families"),
+        ("neutral", "the panel defined terms of the debate"),
+        ("neutral", "quarterly numbers for both kinds"),
+    ] {
+        lines.push_str(&serde_json::json!({"text": text, "label": label}).to_string());
+        lines.push('\n');
+    }
+    write(path, lines);
+}
+
+/// Waits for a child at most `secs` seconds; kills it and fails the test if it is still running
+/// (the defect being tested is a hang).
+fn wait_or_kill(mut child: std::process::Child, secs: u64) -> std::process::Output {
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed().as_secs() > secs {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Review finding: `evaluate --predictions` (and `--plot`) replaced the run's own `--test` or
+/// `--data` file without a word, however the path was spelled; a folder there was only found
+/// after training.
+#[test]
+fn evaluate_refuses_to_write_over_its_own_inputs() {
+    let t = tempfile::tempdir().unwrap();
+    let w = t.path().join("w");
+    let (data, test) = (w.join("c.jsonl"), w.join("v.jsonl"));
+    small_jsonl_corpus(&data);
+    small_jsonl_corpus(&test);
+    let body = fs::read_to_string(&test).unwrap();
+    let (plot_test, plot_data) = (w.join("test.svg"), w.join("data.svg"));
+    std::os::unix::fs::symlink(&test, &plot_test).unwrap();
+    fs::hard_link(&data, &plot_data).unwrap();
+    let spelled = w.join("../w/v.jsonl");
+    let evaluate = |extra: &[&Path]| {
+        stance()
+            .arg("evaluate")
+            .arg("--data")
+            .arg(&data)
+            .arg("--test")
+            .arg(&test)
+            .args(["--offtopic", "none", "--calibration-data", "none"])
+            .args(["--calibration", "none", "--min-count", "1", "--min-df", "1"])
+            .args(["--bootstrap", "0"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let p = Path::new("--predictions");
+    let plot = Path::new("--plot");
+    for (args, flags) in [
+        ([p, spelled.as_path()], ["--predictions", "--test"]),
+        ([p, data.as_path()], ["--predictions", "--data"]),
+        ([plot, plot_test.as_path()], ["--plot", "--test"]),
+        ([plot, plot_data.as_path()], ["--plot", "--data"]),
+    ] {
+        let o = evaluate(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        for f in flags {
+            assert!(stderr(&o).contains(f), "{args:?}: no {f} in {}", stderr(&o));
+        }
+        assert!(stderr(&o).contains("itself"), "{}", stderr(&o));
+        assert_eq!(fs::read_to_string(&test).unwrap(), body);
+        assert_eq!(fs::read_to_string(&data).unwrap(), body);
+    }
+    assert!(fs::symlink_metadata(&plot_test)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // The two outputs may not be one file either.
+    let both = w.join("out.svg");
+    let o = evaluate(&[p, &both, plot, &both]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("same file"), "{}", stderr(&o));
+    // Other files are fine.
+    let o = evaluate(&[p, &w.join("p.jsonl"), plot, &w.join("p.svg")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        fs::read_to_string(w.join("p.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        12
+    );
+}
+
+/// Review finding: `classify --jsonl X --output FIFO` hung forever (the same-file check opened
+/// the FIFO for reading); an output symlink was replaced by a file with its target untouched;
+/// `--output /dev/stdout` replaced the link with a regular file.
+#[test]
+fn jsonl_output_through_links_and_onto_special_files() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in.jsonl");
+    write(
+        &input,
+        format!("{}\n", serde_json::json!({"id": 1, "text": OPEN_TEXT})),
+    );
+    // A FIFO is refused at once, never waited on.
+    let fifo = t.path().join("fifo");
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+    let child = classify_jsonl(&input)
+        .arg("--output")
+        .arg(&fifo)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = wait_or_kill(child, 60);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("FIFO") && stderr(&o).contains("not a regular file"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("leave out --output"), "{}", stderr(&o));
+    // A link to standard output (what /dev/stdout is; a pipe here) is refused, the link kept.
+    let to_stdout = t.path().join("stdout");
+    std::os::unix::fs::symlink("/proc/self/fd/1", &to_stdout).unwrap();
+    let o = classify_jsonl(&input)
+        .arg("--output")
+        .arg(&to_stdout)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("leave out --output"), "{}", stderr(&o));
+    assert!(fs::symlink_metadata(&to_stdout)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // A folder is refused too.
+    let o = classify_jsonl(&input)
+        .arg("--output")
+        .arg(t.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("a folder"), "{}", stderr(&o));
+    // A symlink to a file: the file gets the results, the link stays a link.
+    let (real, link) = (t.path().join("real.jsonl"), t.path().join("link.jsonl"));
+    write(&real, "old\n");
+    std::os::unix::fs::symlink("real.jsonl", &link).unwrap();
+    let dangling = t.path().join("dangling.jsonl");
+    let later = t.path().join("later.jsonl");
+    std::os::unix::fs::symlink(&later, &dangling).unwrap();
+    for (out, file) in [(&link, &real), (&dangling, &later)] {
+        let o = classify_jsonl(&input)
+            .arg("--output")
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(fs::symlink_metadata(out).unwrap().file_type().is_symlink());
+        assert!(fs::read_to_string(file).unwrap().contains("\"stance\""));
+    }
+}
+
+/// Review finding: `healthcheck --bind notanaddr` exited 1 naming no flag (the README says a
+/// malformed address is exit 2), and `--timeout 0` was silently taken as 1.
+#[test]
+fn healthcheck_checks_its_addresses_and_timeout_as_usage_errors() {
+    let check = |args: &[&str], envs: &[(&str, &str)], wanted: &[&str]| {
+        let o = stance()
+            .arg("healthcheck")
+            .args(args)
+            .env_remove("STANCE_BIND")
+            .env_remove("STANCE_PROBE_BIND")
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?} {envs:?}: {err}");
+        for w in wanted {
+            assert!(err.contains(w), "{args:?} {envs:?}: no {w:?} in {err}");
+        }
+    };
+    check(&["--bind", "notanaddr"], &[], &["--bind", "HOST:PORT"]);
+    check(
+        &["--probe-bind", ":9090"],
+        &[],
+        &["--probe-bind", "no host"],
+    );
+    check(
+        &[],
+        &[("STANCE_BIND", "notanaddr")],
+        &["--bind", "environment variable STANCE_BIND=\"notanaddr\""],
+    );
+    check(
+        &[],
+        &[("STANCE_PROBE_BIND", "localhost:http")],
+        &["--probe-bind", "environment variable STANCE_PROBE_BIND"],
+    );
+    check(&["--timeout", "0"], &[], &["--timeout", "0"]);
+}
+
+/// Review finding: a parameter error the library raised with the flag already spelled `--x`
+/// lost its `stance: note:` line (the note looked for `----x`), and too few `--group-by`
+/// groups for the calibration folds was blamed on `--calibration-folds`.
+#[test]
+fn parameter_errors_name_the_flag_and_the_variable_behind_it() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("data");
+    small_corpus(&data);
+    let models = t.path().join("models");
+    let check = |extra: &[&str], envs: &[(&str, &str)], wanted: &[&str], unwanted: &[&str]| {
+        let o = stance()
+            .arg("train")
+            .arg("--data")
+            .arg(&data)
+            .arg("--models")
+            .arg(&models)
+            .args(["--offtopic", "none", "--calibration-data", "none"])
+            .args(["--min-count", "1", "--min-df", "1"])
+            .args(extra)
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{extra:?} {envs:?}: {err}");
+        for w in wanted {
+            assert!(err.contains(w), "{extra:?} {envs:?}: no {w:?} in {err}");
+        }
+        for u in unwanted {
+            assert!(!err.contains(u), "{extra:?} {envs:?}: {u:?} in {err}");
+        }
+    };
+    check(
+        &[],
+        &[("STANCE_CV_FOLDS", "1")],
+        &[
+            "invalid parameter --cv-folds",
+            "environment variable STANCE_CV_FOLDS=\"1\"",
+        ],
+        &[],
+    );
+    check(
+        &[],
+        &[("STANCE_CALIBRATION_FOLDS", "1000")],
+        &[
+            "invalid parameter --calibration-folds",
+            "environment variable STANCE_CALIBRATION_FOLDS=\"1000\"",
+        ],
+        &[],
+    );
+    check(
+        &[],
+        &[("STANCE_GROUP_BY", "nosuch")],
+        &[
+            "invalid parameter --group-by",
+            "environment variable STANCE_GROUP_BY=\"nosuch\"",
+        ],
+        &[],
+    );
+    check(
+        &[],
+        &[("STANCE_CHUNK_DOCS", "0")],
+        &[
+            "invalid parameter --chunk-docs",
+            "environment variable STANCE_CHUNK_DOCS=\"0\"",
+        ],
+        &[],
+    );
+    check(
+        &["--max-vocab", "1"],
+        &[],
+        &["invalid parameter --max-vocab"],
+        &["environment variable"],
+    );
+    // One batch is one group: too few groups for the folds is --group-by's doing.
+    let mut manifest = String::new();
+    for label in ["neutral", "pro-closed", "pro-open"] {
+        for i in 0..6 {
+            let file = format!("{label}/doc-{i}.txt");
+            let line = serde_json::json!({"file": file, "label": label, "batch": "b1"});
+            manifest.push_str(&format!("{line}\n"));
+        }
+    }
+    write(&data.join("manifest.jsonl"), manifest);
+    check(
+        &[],
+        &[("STANCE_GROUP_BY", "batch")],
+        &[
+            "invalid parameter --group-by",
+            "1 group",
+            "environment variable STANCE_GROUP_BY=\"batch\"",
+        ],
+        &["parameter --calibration-folds"],
+    );
+}
+
+/// Review finding: the stance corpus itself (or an off-topic corpus sharing a text with it) was
+/// accepted as `--offtopic`, leaving every text at relevance 0.5; so was an off-topic corpus
+/// whose one label folder was not `off-topic/`, or that had several labels.
+#[test]
+fn the_offtopic_corpus_is_kept_apart_and_has_one_off_topic_label() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("data");
+    small_corpus(&data);
+    let models = t.path().join("models");
+    let off = |name: &str, files: &[(&str, &str)]| {
+        let dir = t.path().join(name);
+        for (file, text) in files {
+            write(&dir.join(file), text);
+        }
+        dir
+    };
+    let far = [
+        "Knead the dough for ten minutes and let it rise overnight in a cool place.",
+        "The match ended in a draw after the keeper saved a late penalty kick.",
+        "Water tomatoes at the roots in the morning, never the leaves at night.",
+    ];
+    let ok: Vec<(String, &str)> = far
+        .iter()
+        .enumerate()
+        .map(|(i, text)| (format!("off-topic/{i}.txt"), *text))
+        .collect();
+    let ok: Vec<(&str, &str)> = ok.iter().map(|(f, x)| (f.as_str(), *x)).collect();
+    let good = off("good", &ok);
+    // doc-2.txt of pro-open, with other case, spacing and line endings.
+    let mut sharing = ok.clone();
+    sharing.push((
+        "off-topic/copy.txt",
+        "title 2\r\n\r\nA community that can fork and fine tune open weights   moves faster than \
+         any single lab.\r\n",
+    ));
+    let sharing = off("sharing", &sharing);
+    let renamed = off(
+        "renamed",
+        &ok.iter()
+            .map(|(f, x)| (f.replacen("off-topic", "misc", 1), *x))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|(f, x)| (f.as_str(), *x))
+            .collect::<Vec<_>>(),
+    );
+    let mut two = ok.clone();
+    two.push((
+        "cooking/x.txt",
+        "Salt the pasta water well before it boils.",
+    ));
+    let two = off("two", &two);
+    let jsonl = t.path().join("off.jsonl");
+    write(
+        &jsonl,
+        format!(
+            "{}\n",
+            serde_json::json!({"text": far[0], "label": "other"})
+        ),
+    );
+    let train = |offtopic: &Path| {
+        stance()
+            .arg("train")
+            .arg("--data")
+            .arg(&data)
+            .arg("--models")
+            .arg(&models)
+            .arg("--offtopic")
+            .arg(offtopic)
+            .args(["--calibration", "none", "--calibration-data", "none"])
+            .args(["--min-count", "1", "--min-df", "1"])
+            .output()
+            .unwrap()
+    };
+    for (offtopic, wanted) in [
+        (data.as_path(), &["off-topic", "neutral"][..]),
+        (sharing.as_path(), &["copy.txt", "doc-2.txt", "also"][..]),
+        (renamed.as_path(), &["\"misc\"", "off-topic"][..]),
+        (two.as_path(), &["cooking", "exactly one label"][..]),
+        (jsonl.as_path(), &["\"other\"", "off-topic"][..]),
+    ] {
+        let o = train(offtopic);
+        assert_eq!(o.status.code(), Some(1), "{offtopic:?}: {}", stderr(&o));
+        for w in wanted {
+            assert!(
+                stderr(&o).contains(w),
+                "{offtopic:?}: no {w:?} in {}",
+                stderr(&o)
+            );
+        }
+        assert!(!models.join("CURRENT").exists());
+    }
+    // evaluate reads --offtopic through the same check.
+    let o = stance()
+        .arg("evaluate")
+        .arg("--data")
+        .arg(&data)
+        .arg("--offtopic")
+        .arg(&data)
+        .args(["--folds", "2", "--calibration", "none", "--min-count", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("off-topic"), "{}", stderr(&o));
+    let o = train(&good);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("relevance   trained on 3"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// Review finding (low severity): `--models` naming a regular file said "File exists (os error
+/// 17)" instead of saying it is not a folder.
+#[test]
+fn models_naming_a_file_is_not_a_folder() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("data");
+    small_corpus(&data);
+    let file = t.path().join("models-file");
+    write(&file, "x");
+    let o = train_command(&data, &file).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a folder"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("os error 17"), "{}", stderr(&o));
+}
+
+/// Review finding (low severity): a crash between writing CURRENT's temp file and its rename
+/// left `.stance-*.tmp` in the models folder for good.
+#[test]
+fn train_removes_stale_temp_files_from_the_models_folder() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("data");
+    small_corpus(&data);
+    let models = t.path().join("models");
+    train(&data, &models, &[]);
+    // A crash's leftover is old; a temp file just written may be another stance output's live
+    // one (classify --jsonl --output takes no lock) and stays.
+    let (stale, live) = (
+        models.join(".stance-AbC123.tmp"),
+        models.join(".stance-Live.tmp"),
+    );
+    write(&stale, "2026");
+    write(&live, "2026");
+    let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+    fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(day_ago)
+        .unwrap();
+    let keep = models.join("notes.tmp");
+    write(&keep, "mine");
+    train(&data, &models, &[]);
+    assert!(!stale.exists(), "a crashed run's temp file is removed");
+    assert!(live.exists(), "a fresh temp file may be in use");
+    assert!(keep.exists(), "only stance's own temp files are removed");
+}
+
+/// Review finding (low severity): `--alpha 1e305` failed in the fit ("class neutral has
+/// log-probability -inf") without naming --alpha.
+#[test]
+fn a_huge_alpha_is_refused_naming_the_flag() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("data");
+    small_corpus(&data);
+    let o = train_command(&data, &t.path().join("models"))
+        .args(["--alpha", "1e305"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--alpha"), "{}", stderr(&o));
+}
+
+/// Review finding (low severity): `classify --jsonl --result-field text` failed every line with
+/// field_clash instead of being refused up front.
+#[test]
+fn result_field_text_is_a_usage_error() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in.jsonl");
+    write(
+        &input,
+        format!("{}\n", serde_json::json!({"id": 1, "text": OPEN_TEXT})),
+    );
+    let o = classify_jsonl(&input)
+        .args(["--result-field", "text"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--result-field"), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
 }

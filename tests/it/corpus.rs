@@ -552,3 +552,62 @@ fn calibration_set_is_balanced_and_kept_out_of_training() {
         }
     }
 }
+
+/// Review finding: a `manifest.jsonl` that starts with a byte-order mark was refused as
+/// malformed JSON on line 1, though files may start with one.
+#[test]
+fn a_manifest_may_start_with_a_byte_order_mark() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("data");
+    common::small_corpus(&data);
+    let mut manifest = String::from("\u{feff}");
+    for label in LABELS {
+        for i in 0..6 {
+            let line = serde_json::json!({
+                "file": format!("{label}/doc-{i}.txt"), "label": label, "writer": format!("w{i}")
+            });
+            manifest.push_str(&format!("{line}\n"));
+        }
+    }
+    common::write(&data.join("manifest.jsonl"), manifest);
+    let corpus = Corpus::open(&data).unwrap_or_else(|e| panic!("{e}"));
+    let groups = corpus.group_keys("writer").unwrap();
+    assert_eq!(groups.iter().collect::<HashSet<_>>().len(), 6);
+}
+
+/// Review finding: a symlinked `.txt` file in a label folder was "an unexpected entry", a
+/// symlinked label folder "a stray file": links are now read as what they point to, and a
+/// dangling one is an error naming it.
+#[test]
+fn symlinks_in_a_corpus_are_read_as_what_they_point_to() {
+    use std::os::unix::fs::symlink;
+    let t = tempfile::tempdir().unwrap();
+    let (store, data) = (t.path().join("store"), t.path().join("data"));
+    common::small_corpus(&store);
+    fs::create_dir(&data).unwrap();
+    symlink(store.join("neutral"), data.join("neutral")).unwrap();
+    for label in ["pro-closed", "pro-open"] {
+        fs::create_dir(data.join(label)).unwrap();
+        for i in 0..6 {
+            let name = format!("doc-{i}.txt");
+            symlink(store.join(label).join(&name), data.join(label).join(&name)).unwrap();
+        }
+    }
+    let corpus = Corpus::open(&data).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(corpus.labels(), LABELS);
+    assert_eq!(corpus.len(), 18);
+    symlink(
+        t.path().join("gone.txt"),
+        data.join("pro-open/dangling.txt"),
+    )
+    .unwrap();
+    let err = Corpus::open(&data).unwrap_err().to_string();
+    assert!(
+        err.contains("dangling.txt") && err.contains("link"),
+        "{err}"
+    );
+    fs::remove_file(data.join("pro-open/dangling.txt")).unwrap();
+    symlink(t.path().join("gone"), data.join("lost-label")).unwrap();
+    let err = Corpus::open(&data).unwrap_err().to_string();
+    assert!(err.contains("lost-label") && err.contains("link"), "{err}");
+}
