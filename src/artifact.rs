@@ -135,6 +135,11 @@ fn sha_hex(bytes: &[u8]) -> String {
 }
 
 fn render_head(head: &Head) -> Result<String> {
+    // What loading would refuse is refused here, before a version is published that no server
+    // could load.
+    head.calibration
+        .validate(head.model.n_classes())
+        .map_err(|e| StanceError::Fit(format!("{e}; train with --calibration none")))?;
     let file = ModelFile {
         kind: MODEL_KIND.into(),
         format_version: FORMAT_VERSION,

@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::log_sum_exp;
 
+/// Bounds a loaded map must keep (see [`Calibration::validate`]).
+const MAX_LOG_SCALE: f64 = 50.0;
+const MAX_LENGTH_SLOPE: f64 = 10.0;
+const MAX_BIAS: f64 = 1e6;
+
 /// Which parameters of the map are fitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -100,6 +105,22 @@ impl Calibration {
             && self.bias.iter().all(|b| b.is_finite());
         if !ok {
             return Err("calibration has a non-finite parameter".into());
+        }
+        // Finite is not enough: `log_scale = 1e308` makes the scale infinite, and infinity
+        // times the top class's zero gap is NaN. Fitted maps sit far inside these bounds (the
+        // shipped ones have |log_scale| < 5 and |slope| < 1), so only a damaged or hand-made
+        // artifact reaches them, and within them every probability is finite.
+        if self.log_scale.abs() > MAX_LOG_SCALE || self.length_slope.abs() > MAX_LENGTH_SLOPE {
+            return Err(format!(
+                "calibration scale out of range: log_scale {} and length_slope {} must be within \
+                 ±{MAX_LOG_SCALE} and ±{MAX_LENGTH_SLOPE}",
+                self.log_scale, self.length_slope
+            ));
+        }
+        if let Some(b) = self.bias.iter().find(|b| b.abs() > MAX_BIAS) {
+            return Err(format!(
+                "calibration offset {b} out of range (must be within ±{MAX_BIAS})"
+            ));
         }
         if !(self.bias.is_empty() || self.bias.len() == n_classes) {
             return Err(format!(
@@ -307,6 +328,38 @@ fn gradient(cal: &Calibration, samples: &[Sample], slope: bool, bias: bool) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A hand-edited artifact with `log_scale: 1e308` loaded, and scored every text NaN
+    /// (an infinite scale times the top class's zero gap).
+    #[test]
+    fn a_map_whose_scale_overflows_is_refused_and_one_at_the_bounds_stays_finite() {
+        let mut cal = Calibration {
+            method: Method::Vector,
+            log_scale: 1e308,
+            length_slope: 0.0,
+            bias: vec![0.0; 3],
+            evidence_floor: 0,
+        };
+        let err = cal.validate(3).unwrap_err();
+        assert!(err.contains("log_scale"), "{err}");
+        cal.log_scale = 0.0;
+        cal.bias[1] = 1e300;
+        assert!(cal.validate(3).unwrap_err().contains("offset"));
+        cal.bias = vec![MAX_BIAS, -MAX_BIAS, 0.0];
+        for (log_scale, slope) in [
+            (MAX_LOG_SCALE, MAX_LENGTH_SLOPE),
+            (-MAX_LOG_SCALE, -MAX_LENGTH_SLOPE),
+        ] {
+            cal.log_scale = log_scale;
+            cal.length_slope = slope;
+            cal.validate(3).unwrap();
+            for evidence in [0, 1, 1_000_000] {
+                let p = cal.probabilities(&[-1e6, 0.0, -3.0], evidence);
+                assert!(p.iter().all(|x| x.is_finite()), "{p:?}");
+                assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{p:?}");
+            }
+        }
+    }
 
     /// Overconfident scores: the raw gap is 10x what the accuracy supports.
     fn samples() -> Vec<Sample> {
