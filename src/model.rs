@@ -213,11 +213,18 @@ impl NbModel {
                 classes.len()
             ));
         }
-        let n_features = classes[0].feature_log_prob.len();
+        // The width most classes agree on: a damaged file usually cuts one class short, and
+        // taking the first class's width blamed the others when it was the first.
+        let widths: Vec<usize> = classes.iter().map(|c| c.feature_count.len()).collect();
+        let n_features = widths
+            .iter()
+            .copied()
+            .max_by_key(|w| (widths.iter().filter(|x| *x == w).count(), *w))
+            .unwrap_or(0);
         for c in &classes {
             if c.feature_log_prob.len() != n_features || c.feature_count.len() != n_features {
                 return Err(format!(
-                    "class {:?} has {} log-probabilities and {} counts, expected {n_features}",
+                    "class {:?} has {} log-probabilities and {} counts, expected {n_features} (as the other classes have)",
                     c.label,
                     c.feature_log_prob.len(),
                     c.feature_count.len()
@@ -461,5 +468,11 @@ mod tests {
             .unwrap_err()
             .contains("expected 3"));
         assert!(NbModel::new(1.0, r, vec![c("a", 3)]).is_err());
+        // The class cut short is the one named, even when it comes first.
+        let err = NbModel::new(1.0, r, vec![c("a", 2), c("b", 3), c("c", 3)]).unwrap_err();
+        assert!(
+            err.starts_with("class \"a\"") && err.contains("expected 3"),
+            "{err}"
+        );
     }
 }
