@@ -56,8 +56,10 @@ pub struct ServeConfig {
 pub enum ServeError {
     #[error("cannot load the model: {0}")]
     Model(#[from] StanceError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr} ({flag}): {source}")]
     Bind {
+        /// The flag that named the address (`--bind` or `--probe-bind`).
+        flag: &'static str,
         addr: String,
         #[source]
         source: std::io::Error,
@@ -85,6 +87,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
 
     let listener =
         std::net::TcpListener::bind(&config.bind).map_err(|source| ServeError::Bind {
+            flag: "--bind",
             addr: config.bind.clone(),
             source,
         })?;
@@ -105,6 +108,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         routes::configure,
     )
     .map_err(|source| ServeError::Bind {
+        flag: "--bind",
         addr: config.bind.clone(),
         source,
     })?;
@@ -157,6 +161,7 @@ fn probe_server(
     timeouts: (Duration, Duration),
 ) -> Result<(actix_server::Server, SocketAddr), ServeError> {
     let bind_error = |source| ServeError::Bind {
+        flag: "--probe-bind",
         addr: bind.to_string(),
         source,
     };

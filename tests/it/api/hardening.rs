@@ -1000,6 +1000,27 @@ fn a_percent_encoded_path_is_counted_under_its_route() {
     );
 }
 
+/// `stance serve ARGS` expected to refuse to start: its exit code (None if it is still running
+/// after 20 s, as a service started on an accepted value would be) and its stderr.
+fn serve_exit(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = KillOnDrop(
+        crate::common::stance()
+            .arg("serve")
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let status = wait_child(&mut child.0, Duration::from_secs(20));
+    if status.is_none() {
+        return (None, String::new());
+    }
+    let mut err = String::new();
+    let _ = child.0.stderr.take().unwrap().read_to_string(&mut err);
+    (status.and_then(|s| s.code()), err)
+}
+
 /// Review of 2026-12-07: `--workers 513` panicked inside actix-server, and a timeout near
 /// `u64::MAX` seconds started a service whose every connection panicked on `Instant + Duration`.
 #[test]
@@ -1012,26 +1033,28 @@ fn serve_refuses_worker_counts_and_timeouts_its_runtime_cannot_take() {
         ("--request-deadline", "86401"),
         ("--shutdown-timeout", "86401"),
     ] {
-        let mut child = KillOnDrop(
-            crate::common::stance()
-                .args(["serve", "--bind", "127.0.0.1:0", flag, value])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap(),
-        );
         // Accepted, the value starts a service that never exits by itself.
-        let status = wait_child(&mut child.0, Duration::from_secs(20));
-        let mut err = String::new();
-        let _ = child.0.stderr.take().unwrap().read_to_string(&mut err);
-        assert_eq!(
-            status.and_then(|s| s.code()),
-            Some(2),
-            "{flag} {value}: {err}"
-        );
+        let (code, err) = serve_exit(&["--bind", "127.0.0.1:0", flag, value]);
+        assert_eq!(code, Some(2), "{flag} {value}: {err}");
         assert!(
             err.contains(flag) && !err.contains("panicked"),
             "{flag}: {err}"
         );
+    }
+}
+
+/// Review of 2026-12-07: a `--probe-bind` address already in use said only "cannot listen on
+/// ADDR: Address already in use", not which flag named it.
+#[test]
+fn an_address_in_use_names_its_flag() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    for (bind, probe, flag) in [
+        (addr.as_str(), "127.0.0.1:0", "(--bind)"),
+        ("127.0.0.1:0", addr.as_str(), "(--probe-bind)"),
+    ] {
+        let (code, err) = serve_exit(&["--bind", bind, "--probe-bind", probe]);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains(&addr) && err.contains(flag), "{flag}: {err}");
     }
 }
