@@ -251,7 +251,7 @@ test('keyboard focus shows the exact weight, and a .txt file can be opened', asy
     return {
       tag: el.tagName,
       spans: (el.dataset.spans || '').split(',').map(Number),
-      after: getComputedStyle(el, '::after').content,
+      after: document.getElementById('tip').hidden ? '' : document.getElementById('tip').textContent,
     };
   });
   assert.equal(focused.tag, 'MARK');
@@ -265,7 +265,7 @@ test('keyboard focus shows the exact weight, and a .txt file can be opened', asy
   await page.focus('#text');
   const hovered = await page.locator('#article mark').nth(1);
   await hovered.hover();
-  const hoverTip = await hovered.evaluate((el) => [el.dataset.tip, getComputedStyle(el, '::after').content]);
+  const hoverTip = await hovered.evaluate((el) => [el.dataset.tip, document.getElementById('tip').textContent]);
   assert.ok(hoverTip[1].includes(hoverTip[0].split('\n')[0]), `tooltip on hover: ${hoverTip[1]}`);
   await shot('sample-focus.png');
   if (process.env.UPDATE_DOCS === '1') {
@@ -276,4 +276,81 @@ test('keyboard focus shows the exact weight, and a .txt file can be opened', asy
     await page.screenshot({ path: path.join(env('DOCS_DIR'), 'playground.png') });
   }
   assert.deepEqual(problems, [], 'no script error and no CSP violation');
+});
+
+/** Whether the tooltip is shown whole inside the viewport. */
+async function tipInView() {
+  return page.evaluate(() => {
+    const tip = document.getElementById('tip');
+    const r = tip.getBoundingClientRect();
+    return !tip.hidden && r.width > 0 && r.left >= 0 && r.top >= 0 &&
+      r.right <= window.innerWidth && r.bottom <= window.innerHeight;
+  });
+}
+
+test('tooltips are whole at the edges of the article box, also on a phone', async () => {
+  for (const width of [1280, 375]) {
+    await page.setViewportSize({ width, height: 700 });
+    await open();
+    await scoreInPage(SAMPLE + '\n\n' + SAMPLE + '\n\n' + SAMPLE);
+    const marks = await page.$$('#article mark');
+    // The last highlight (bottom of the box) and the right-most one on its line.
+    const rightmost = await page.evaluate(() => {
+      const ms = [...document.querySelectorAll('#article mark')];
+      let best = 0;
+      ms.forEach((m, i) => { if (m.getBoundingClientRect().right > ms[best].getBoundingClientRect().right) best = i; });
+      return best;
+    });
+    for (const i of [rightmost, marks.length - 1]) {
+      await marks[i].focus();
+      // Focus scrolls the highlight into view; the tooltip follows on the next frames.
+      await page.waitForTimeout(150);
+      assert.ok(await tipInView(), `width ${width}: the tooltip of highlight ${i} is whole`);
+      const tip = await page.textContent('#tip');
+      const own = await marks[i].evaluate((m) => m.dataset.tip);
+      assert.equal(tip, own, 'it is that highlight\'s tooltip');
+    }
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
+});
+
+test('nothing stale: a failed or empty request hides the last score, an edit dims it', async () => {
+  await open();
+  assert.equal(await page.isVisible('#evidence-view'), false, 'no empty panels on a fresh page');
+  await scoreInPage(SAMPLE);
+  assert.match(await page.textContent('#status'), /^Scored: pro-open, /, 'the live region says the label');
+  await page.fill('#text', PRO_CLOSED);
+  assert.ok(await page.evaluate(() => document.getElementById('result').classList.contains('stale')));
+  assert.match(await page.textContent('#status'), /previous text/);
+  let calls = 0;
+  await page.route('**/v1/classify', async (route) => {
+    calls += 1;
+    await new Promise((done) => setTimeout(done, 300));
+    await route.fulfill({
+      status: 413,
+      contentType: 'application/json',
+      body: JSON.stringify({ error: { code: 'payload_too_large', message: 'request body exceeds the limit of 1000 bytes' } }),
+    });
+  });
+  await page.focus('#text');
+  // Three quick Ctrl+Enter: one request, so an older answer cannot land over a newer one.
+  for (let k = 0; k < 3; k++) await page.keyboard.press('Control+Enter');
+  await page.waitForFunction(() => document.getElementById('status').classList.contains('error'));
+  assert.equal(calls, 1);
+  assert.match(await page.textContent('#status'), /too long/);
+  assert.equal(await page.isVisible('#result'), false, 'the old score is gone after a failure');
+  assert.equal(await page.isVisible('#evidence-view'), false);
+  await page.unroute('**/v1/classify');
+  await scoreInPage(SAMPLE);
+  await page.fill('#text', '   ');
+  await page.click('#score');
+  assert.equal(await page.isVisible('#result'), false, 'the old score is gone after an empty submit');
+  // A file that is not UTF-8 is refused, not decoded with replacement characters.
+  await page.fill('#text', 'kept');
+  await page.setInputFiles('#file', { name: 'latin1.txt', mimeType: 'text/plain', buffer: Buffer.from([0x63, 0x61, 0x66, 0xe9]) });
+  await page.waitForFunction(() => document.getElementById('status').textContent.includes('UTF-8'));
+  assert.equal(await page.inputValue('#text'), 'kept');
+  // The browser logs the refused request itself; nothing else may have gone wrong.
+  assert.deepEqual(problems.filter((p) => !p.includes('413')), []);
+  problems.length = 0;
 });

@@ -54,14 +54,27 @@
     return Math.min(n, 100);
   }
 
+  /** Hides the last result: after a failure or an empty submit it would pass for this text's. */
+  function clearResult() {
+    $('result').hidden = true;
+    $('evidence-view').hidden = true;
+    $('result').classList.remove('stale');
+    $('evidence-view').classList.remove('stale');
+    hideTip();
+  }
+
   async function score() {
+    const button = $('score');
+    // Ctrl+Enter does not see the disabled button: one request at a time, so an older answer
+    // can never land over a newer one.
+    if (button.disabled) return;
     const text = $('text').value;
     if (!text.trim()) {
+      clearResult();
       status('Paste or drop some text first.', true);
       $('text').focus();
       return;
     }
-    const button = $('score');
     button.disabled = true;
     status('Scoring…', false);
     try {
@@ -77,13 +90,28 @@
         body = null;
       }
       if (!r.ok) {
+        clearResult();
         const msg = body && body.error ? body.error.message + ' (' + body.error.code + ')' : 'HTTP ' + r.status;
-        status('The service refused the text: ' + msg, true);
+        if (r.status === 413) {
+          status('This text is too long for the service (the limit counts the text after JSON ' +
+            'escaping, so quotes and line breaks count twice): ' + msg, true);
+        } else if (r.status === 429) {
+          status('The service is busy scoring other long texts; try again in a second: ' + msg, true);
+        } else {
+          status('The service refused the text: ' + msg, true);
+        }
         return;
       }
       render(text, body);
-      status('Scored ' + body.tokens + ' tokens with model ' + body.model.version + '.', false);
+      // The live region says what a sighted user sees first: the label and any warning.
+      const warnings = [];
+      if (body.on_topic === false) warnings.push('off topic');
+      if (body.insufficient_evidence) warnings.push('insufficient evidence');
+      status('Scored: ' + body.label + ', ' + pct(body.confidence) + ' probability' +
+        (warnings.length ? ' (' + warnings.join(', ') + ')' : '') + '. ' + body.tokens +
+        ' tokens, model ' + body.model.version + '.', false);
     } catch (e) {
+      clearResult();
       status('Could not reach the service: ' + e.message, true);
     } finally {
       button.disabled = false;
@@ -130,6 +158,8 @@
     off.textContent = 'Off topic: this text does not seem to be about open versus closed AI ' +
       'models, so the stance describes a text outside the debate.';
     $('result').hidden = false;
+    $('result').classList.remove('stale');
+    $('evidence-view').classList.remove('stale');
 
     renderLegend(order);
     renderArticle(text, r.spans || []);
@@ -245,16 +275,76 @@
       status('That file is over 1 MiB, the service\u2019s body limit.', true);
       return;
     }
-    $('text').value = await file.text();
+    let text;
+    try {
+      // Fatal: the API refuses text that is not UTF-8, and silently replacing bytes with
+      // U+FFFD would score a different text than the file holds.
+      text = new TextDecoder('utf-8', { fatal: true }).decode(await file.arrayBuffer());
+    } catch (e) {
+      status(file.name + ' is not UTF-8 text: save it as UTF-8 and open it again.', true);
+      return;
+    }
+    $('text').value = text;
+    markStale();
     status('Loaded ' + file.name + ' (' + file.size + ' bytes). Press Score.', false);
   }
 
+  /** The shown result belongs to an earlier text once the text is edited: dim it and say so. */
+  function markStale() {
+    if ($('result').hidden) return;
+    $('result').classList.add('stale');
+    $('evidence-view').classList.add('stale');
+    status('The text has changed: the score below is for the previous text. Press Score.', false);
+  }
+
+  /** One tooltip for every highlight, fixed to the viewport: a tooltip inside the scrolling
+   * article box was cut off at its edges. */
+  function showTip(mark) {
+    const tip = $('tip');
+    tip.textContent = mark.dataset.tip || '';
+    tip.hidden = false;
+    const r = mark.getBoundingClientRect();
+    const w = tip.offsetWidth;
+    const h = tip.offsetHeight;
+    const left = Math.max(4, Math.min(r.left, window.innerWidth - w - 4));
+    const below = r.bottom + 6;
+    const top = below + h + 4 <= window.innerHeight ? below : Math.max(4, r.top - h - 6);
+    tip.style.left = left + 'px';
+    tip.style.top = top + 'px';
+  }
+
+  function hideTip() {
+    $('tip').hidden = true;
+  }
+
   function init() {
+    const art = $('article');
+    for (const on of ['mouseover', 'focusin']) {
+      art.addEventListener(on, (e) => {
+        const mark = e.target.closest && e.target.closest('mark');
+        if (mark) showTip(mark);
+      });
+    }
+    for (const off of ['mouseout', 'focusout']) {
+      art.addEventListener(off, (e) => {
+        if (e.target.closest && e.target.closest('mark')) hideTip();
+      });
+    }
+    // Focusing a highlight scrolls it into view after the focus event: follow it there.
+    const follow = () => {
+      const focused = document.activeElement;
+      if (focused && focused.tagName === 'MARK' && art.contains(focused)) showTip(focused);
+      else hideTip();
+    };
+    art.addEventListener('scroll', follow);
+    window.addEventListener('scroll', follow, { passive: true });
+    window.addEventListener('resize', follow);
     $('form').addEventListener('submit', (e) => {
       e.preventDefault();
       score();
     });
     const area = $('text');
+    area.addEventListener('input', markStale);
     area.addEventListener('keydown', (e) => {
       if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
         e.preventDefault();
