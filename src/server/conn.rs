@@ -15,7 +15,10 @@
 //!   probe listener's few connection slots) for as long as it liked. After the first response,
 //!   the wrapper times each later head itself: from its first byte, the head must be complete
 //!   within the same `--request-timeout`, or the client gets the same 408 `request_timeout` and
-//!   the connection closes.
+//!   the connection closes. It does not frame bodies, so once bytes arrive between a head and
+//!   its response (a request body, or pipelined requests) it stops timing heads on that
+//!   connection rather than risk timing a body as a head; such connections are bounded only by
+//!   actix-http's keep-alive, as before.
 //! - A request line too long for a URI (over 65,534 bytes, the `http` crate's limit) makes
 //!   actix-http answer a bare 400; the wrapper, which saw the line, makes it 414 `uri_too_long`.
 //! - Every response the wrapper writes or rewrites is counted by status
@@ -93,6 +96,11 @@ pub struct JsonErrors<T> {
     line: usize,
     line_done: bool,
     head_timeout: Duration,
+    /// Bytes arrived after a head and before its response: a body or pipelined requests. The
+    /// wrapper does not frame bodies, so from then on it cannot tell a head from a body and
+    /// times no more heads on this connection (timing body bytes as a head answered valid
+    /// pipelined requests with 408).
+    untracked: bool,
     timer: Option<Pin<Box<Sleep>>>,
     answered: Option<IntCounterVec>,
 }
@@ -112,6 +120,7 @@ impl<T> JsonErrors<T> {
             line: 0,
             line_done: false,
             head_timeout,
+            untracked: false,
             timer: None,
             answered,
         }
@@ -121,13 +130,19 @@ impl<T> JsonErrors<T> {
     fn scan(&mut self, bytes: &[u8]) {
         for &b in bytes {
             match self.input {
-                In::Past => return,
+                In::Past => {
+                    self.untracked = true;
+                    self.timer = None;
+                    return;
+                }
                 // Blank lines between requests are allowed (RFC 9112, 2.2) and start nothing.
                 In::Idle if b == b'\r' || b == b'\n' => continue,
                 In::Idle => {
                     self.input = In::Head;
                     (self.blank, self.line, self.line_done) = (0, 0, false);
-                    self.timer = Some(Box::pin(tokio::time::sleep(self.head_timeout)));
+                    if !self.untracked {
+                        self.timer = Some(Box::pin(tokio::time::sleep(self.head_timeout)));
+                    }
                 }
                 In::First | In::Head => {}
             }
@@ -560,7 +575,7 @@ mod tests {
             Duration::from_secs(5),
             None,
         );
-        w.scan(b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}");
+        w.scan(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(w.input, In::Past);
         assert!(
             w.timer.is_none(),
@@ -592,6 +607,16 @@ mod tests {
         );
         w.scan(&vec![b'a'; MAX_URI + 1]);
         assert!(w.line > MAX_URI, "the request line is measured for the 414");
+        // Bytes after a head and before its response (a body, pipelined requests): heads can no
+        // longer be told from body bytes, so none is timed any more.
+        w.scan(b"\r\n\r\n{\"text\": \"x\"}");
+        assert_eq!(w.input, In::Past);
+        write_all(
+            &mut w,
+            b"HTTP/1.1 204 No Content\r\nx-request-id: c\r\n\r\n",
+        );
+        w.scan(b"GET / HT");
+        assert!(w.timer.is_none(), "after untracked bytes, no head is timed");
     }
 
     #[test]

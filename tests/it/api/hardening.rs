@@ -1058,3 +1058,29 @@ fn an_address_in_use_names_its_flag() {
         assert!(err.contains(&addr) && err.contains(flag), "{flag}: {err}");
     }
 }
+
+/// Second review of 2026-12-07: with later heads timed, a pipelined request whose body arrived
+/// slowly (within `--body-timeout`) was timed as a head and answered 408.
+#[test]
+fn a_pipelined_request_with_a_slow_body_is_answered_not_timed_out() {
+    let s = Server::start(&["--request-timeout", "1"]);
+    let mut c = TcpStream::connect(s.addr()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let body = br#"{"text": "Open weights let anyone audit the model."}"#;
+    let head = format!(
+        "POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    c.write_all(&[b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", head.as_bytes()].concat())
+        .unwrap();
+    for piece in body.chunks(12) {
+        std::thread::sleep(Duration::from_millis(500));
+        c.write_all(piece).unwrap();
+    }
+    let mut reply = Vec::new();
+    let _ = c.read_to_end(&mut reply);
+    let text = String::from_utf8_lossy(&reply);
+    assert_eq!(text.matches("HTTP/1.1 200").count(), 2, "{text}");
+    assert!(!text.contains("request_timeout"), "{text}");
+}
