@@ -232,16 +232,20 @@ mod tests {
         assert_eq!(output_target(&new).unwrap(), new);
     }
 
+    fn mkfifo(path: &Path) {
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            path,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
+    }
+
     #[test]
     fn special_files_are_refused_saying_what_they_are() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
-        rustix::fs::mkfifoat(
-            rustix::fs::CWD,
-            &fifo,
-            rustix::fs::Mode::from_raw_mode(0o600),
-        )
-        .unwrap();
+        mkfifo(&fifo);
         let link = dir.path().join("to-fifo");
         std::os::unix::fs::symlink(&fifo, &link).unwrap();
         for (path, what) in [
@@ -280,12 +284,7 @@ mod tests {
         assert!(same_file(&file, &link));
         assert!(!same_file(&file, &dir.path().join("other")));
         let fifo = dir.path().join("fifo");
-        rustix::fs::mkfifoat(
-            rustix::fs::CWD,
-            &fifo,
-            rustix::fs::Mode::from_raw_mode(0o600),
-        )
-        .unwrap();
+        mkfifo(&fifo);
         // Would block forever if it opened the FIFO.
         assert!(!same_file(&file, &fifo));
         assert!(same_file(&fifo, &fifo));
