@@ -113,7 +113,7 @@ fn seed() -> u64 {
 impl Default for TrainParams {
     fn default() -> Self {
         TrainParams {
-            alpha: 0.05,
+            alpha: 0.2,
             min_count: 1,
             max_vocab: 100_000,
             binary: true,
