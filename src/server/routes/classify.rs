@@ -43,8 +43,9 @@ fn inline(model: &Classifier, text: &str, explain: usize) -> bool {
 pub struct ClassifyRequest {
     /// The article text (UTF-8, non-empty).
     pub text: String,
-    /// How many tokens per label to return in `explanation` (0 or absent: none). At most the
-    /// service's `--max-explain`; `maximum` is its default, 100.
+    /// How many tokens per label to return in `explanation` (0, absent or null: none). At most
+    /// the service's `--max-explain`; `maximum` is its default, 100. An integer as written: no
+    /// fraction or exponent (`-0` is 0; `2.5`, `1e2` and `0.0` alike are 422 `invalid_explain`).
     #[serde(default)]
     #[schema(value_type = Option<usize>, minimum = 0, maximum = 100)]
     pub explain: Option<Box<RawValue>>,
@@ -191,10 +192,15 @@ pub struct BatchResponse {
 }
 
 /// `explain` is read from its raw JSON so that every invalid value (negative, fractional, out of
-/// range like `1e400`, a string...) gets the same 422 `invalid_explain`.
+/// range like `1e400`, a string...) gets the same 422 `invalid_explain`. What counts is how the
+/// number is written: an integer, digits with no fraction or exponent, so `-0` (JSON's integer
+/// zero, which serde_json reads as the float -0.0) is 0, while `0.0`, `-0.0` and `0e0` are refused
+/// like `2.5` and `1e2`.
 fn check_explain(explain: Option<&RawValue>, max: usize) -> Result<usize, ApiError> {
     let Some(raw) = explain else { return Ok(0) };
-    match serde_json::from_str::<u64>(raw.get()) {
+    let written = raw.get().trim();
+    let written = if written == "-0" { "0" } else { written };
+    match serde_json::from_str::<u64>(written) {
         Ok(n) if n <= max as u64 => Ok(n as usize),
         _ => {
             let got: String = raw.get().chars().take(40).collect();

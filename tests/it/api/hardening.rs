@@ -1084,3 +1084,58 @@ fn a_pipelined_request_with_a_slow_body_is_answered_not_timed_out() {
     assert_eq!(text.matches("HTTP/1.1 200").count(), 2, "{text}");
     assert!(!text.contains("request_timeout"), "{text}");
 }
+
+/// Review of 2026-12-08: `"explain": -0` was 422 although JSON's `-0` is the integer zero.
+/// `explain` is an integer literal (no fraction, no exponent) from 0 to `--max-explain`; `-0`
+/// is 0, while `0.0`, `-0.0` and `0e0` stay 422, as `2.5` and `1e2` are.
+#[test]
+fn explain_minus_zero_is_zero() {
+    let s = Server::start(&[]);
+    let c = client();
+    let post = |path: &str, body: String| {
+        c.post(s.url(path))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .unwrap()
+    };
+    for explain in ["0", "-0", " -0 "] {
+        let r = post(
+            "/v1/classify",
+            format!("{{\"text\": \"open weights\", \"explain\":{explain}}}"),
+        );
+        assert_eq!(r.status(), 200, "{explain}");
+        let v: Value = r.json().unwrap();
+        assert!(v.get("explanation").is_none(), "{explain}: {v}");
+        let r = post(
+            "/v1/classify/batch",
+            format!("{{\"texts\": [\"open weights\"], \"explain\":{explain}}}"),
+        );
+        assert_eq!(r.status(), 200, "{explain}");
+        let v: Value = r.json().unwrap();
+        assert!(
+            v["results"][0].get("explanation").is_none(),
+            "{explain}: {v}"
+        );
+    }
+    for bad in ["0.0", "-0.0", "0e0", "-0e0", "1e2", "-1", "--0"] {
+        let body = format!("{{\"text\": \"open weights\", \"explain\": {bad}}}");
+        let r = post("/v1/classify", body);
+        if bad == "--0" {
+            assert_error(r, 400, "invalid_json");
+        } else {
+            assert_error(r, 422, "invalid_explain");
+        }
+    }
+    let doc: Value = c
+        .get(s.url("/openapi.json"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let rule = &doc["components"]["schemas"]["ClassifyRequest"]["properties"]["explain"];
+    assert!(
+        rule["description"].as_str().unwrap().contains("`-0` is 0"),
+        "{rule}"
+    );
+}
