@@ -1139,3 +1139,64 @@ fn explain_minus_zero_is_zero() {
         "{rule}"
     );
 }
+
+/// Review of 2026-12-08: a gzip body followed by zero bytes (padding, which Python's gzip and
+/// `gunzip` accept) was refused as invalid gzip. Zeros after a complete member are skipped;
+/// anything else after it is still an error that says so, and the size limit still applies to
+/// the decoded body.
+#[test]
+fn zero_padding_after_a_gzip_body_is_accepted() {
+    let s = Server::start(&["--max-body", "65536"]);
+    let c = client();
+    let post = |body: Vec<u8>| {
+        c.post(s.url("/v1/classify"))
+            .header("Content-Type", "application/json")
+            .header("Content-Encoding", "gzip")
+            .body(body)
+            .send()
+            .unwrap()
+    };
+    let article = json!({"text": "Open weights let anyone audit and fork the model."}).to_string();
+    let (a, b) = article.as_bytes().split_at(20);
+    let zeros = |n: usize| vec![0u8; n];
+    for body in [
+        [gzip(article.as_bytes()), zeros(1)].concat(),
+        [gzip(article.as_bytes()), zeros(4096)].concat(),
+        [gzip(a), gzip(b), zeros(512)].concat(),
+        // Padding between members too, as Python's gzip reads it.
+        [gzip(a), zeros(512), gzip(b)].concat(),
+    ] {
+        let r = post(body);
+        assert_eq!(r.status(), 200);
+        assert_score(&r.json().unwrap());
+    }
+    let message = |r: reqwest::blocking::Response| -> String {
+        assert_eq!(r.status(), 400);
+        let v: Value = r.json().unwrap();
+        assert_eq!(v["error"]["code"], "invalid_gzip", "{v}");
+        v["error"]["message"].as_str().unwrap().to_string()
+    };
+    for garbage in [
+        [gzip(article.as_bytes()), b"garbage".to_vec()].concat(),
+        [gzip(article.as_bytes()), zeros(100), b"x".to_vec()].concat(),
+        [gzip(article.as_bytes()), zeros(100), vec![0x1f]].concat(),
+    ] {
+        let m = message(post(garbage));
+        assert!(m.contains("after gzip member 1"), "{m}");
+    }
+    // Zeros are padding only after a member: alone, before one or inside one they are not gzip.
+    let whole = gzip(article.as_bytes());
+    for bad in [
+        zeros(64),
+        [zeros(10), whole.clone()].concat(),
+        [&whole[..whole.len() / 2], &zeros(64)[..]].concat(),
+    ] {
+        message(post(bad));
+    }
+    // The limit still applies to the decoded body.
+    let bomb = [gzip(&vec![b'a'; 10 << 20]), zeros(1000)].concat();
+    assert!(bomb.len() < 65536);
+    assert_error(post(bomb), 413, "payload_too_large");
+    let r = post([whole, zeros(70_000)].concat());
+    assert_error(r, 413, "payload_too_large");
+}
