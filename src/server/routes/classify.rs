@@ -60,24 +60,58 @@ pub struct BatchDocument {
     pub text: String,
 }
 
-/// Score many articles: give exactly one of `texts` or `documents` (both, or neither, is 422
-/// `invalid_request`).
-#[derive(Debug, Deserialize, ToSchema)]
+/// A batch request as read: both lists optional, so that giving both, or neither, is named in a
+/// 422 `invalid_request` rather than lost in serde's message. Its OpenAPI schema is
+/// `BatchRequestSchema`'s, which says the same as `oneOf` its two shapes.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
+    #[serde(default)]
+    pub texts: Option<Vec<String>>,
+    #[serde(default)]
+    pub documents: Option<Vec<BatchDocument>>,
+    #[serde(default)]
+    pub explain: Option<Box<RawValue>>,
+}
+
+/// Score many articles: exactly one of `texts` or `documents` (both, or neither, is 422
+/// `invalid_request`).
+#[derive(ToSchema)]
+#[schema(as = BatchRequest)]
+#[serde(untagged)]
+// Only describes the body in the OpenAPI document (with the two types below); it is read as
+// [`BatchRequest`].
+#[allow(dead_code)]
+enum BatchRequestSchema {
+    Texts(BatchTexts),
+    Documents(BatchDocuments),
+}
+
+/// A batch of plain texts.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct BatchTexts {
     /// The articles. At most the service's `--max-batch` documents; `maxItems` is its default,
     /// 256.
-    #[serde(default)]
     #[schema(min_items = 1, max_items = 256)]
-    pub texts: Option<Vec<String>>,
-    /// The articles with ids. At most `--max-batch` documents, 256 by default (`maxItems`).
-    #[serde(default)]
-    #[schema(min_items = 1, max_items = 256)]
-    pub documents: Option<Vec<BatchDocument>>,
+    texts: Vec<String>,
     /// As in a single request: at most `--max-explain`, 100 by default (`maximum`).
-    #[serde(default)]
     #[schema(value_type = Option<usize>, minimum = 0, maximum = 100)]
-    pub explain: Option<Box<RawValue>>,
+    explain: Option<usize>,
+}
+
+/// A batch of documents with ids.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct BatchDocuments {
+    /// The articles with ids. At most `--max-batch` documents, 256 by default (`maxItems`).
+    #[schema(min_items = 1, max_items = 256)]
+    documents: Vec<BatchDocument>,
+    /// As in a single request: at most `--max-explain`, 100 by default (`maximum`).
+    #[schema(value_type = Option<usize>, minimum = 0, maximum = 100)]
+    explain: Option<usize>,
 }
 
 /// A batch body read loosely: each document's raw JSON, so that a document of the wrong shape
@@ -370,7 +404,7 @@ async fn classify_inner(
     post,
     path = "/v1/classify/batch",
     tag = "classify",
-    request_body(content = BatchRequest, content_type = "application/json"),
+    request_body(content = BatchRequestSchema, content_type = "application/json"),
     responses(
         (status = 200, description = "One result per document, in input order", body = BatchResponse),
         (status = 400, description = "Malformed JSON (`invalid_json`), invalid UTF-8 (`invalid_utf8`), undecodable gzip (`invalid_gzip`), a body cut short or badly framed (`invalid_body`), a bad X-Request-Id (`invalid_request_id`), or a malformed HTTP request (`bad_request`)", body = ErrorBody),
