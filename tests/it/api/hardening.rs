@@ -1085,7 +1085,7 @@ fn a_pipelined_request_with_a_slow_body_is_answered_not_timed_out() {
     assert!(!text.contains("request_timeout"), "{text}");
 }
 
-/// Review of 2026-12-08: `"explain": -0` was 422 although JSON's `-0` is the integer zero.
+/// A review of 2026-12-07: `"explain": -0` was 422 although JSON's `-0` is the integer zero.
 /// `explain` is an integer literal (no fraction, no exponent) from 0 to `--max-explain`; `-0`
 /// is 0, while `0.0`, `-0.0` and `0e0` stay 422, as `2.5` and `1e2` are.
 #[test]
@@ -1140,7 +1140,7 @@ fn explain_minus_zero_is_zero() {
     );
 }
 
-/// Review of 2026-12-08: a gzip body followed by zero bytes (padding, which Python's gzip and
+/// A review of 2026-12-07: a gzip body followed by zero bytes (padding, which Python's gzip and
 /// `gunzip` accept) was refused as invalid gzip. Zeros after a complete member are skipped;
 /// anything else after it is still an error that says so, and the size limit still applies to
 /// the decoded body.
