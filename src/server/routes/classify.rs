@@ -10,11 +10,11 @@ use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use super::body::{self, Body};
-use crate::classifier::{Classifier, Score, TokenWeight};
+use crate::classifier::{Classifier, Score, Share, TokenWeight};
 use crate::server::admission::Refused;
 use crate::server::error::{ApiError, ErrorBody};
 use crate::server::state::AppState;
-use crate::spans::{batch_span_limit, Span, MAX_SPANS};
+use crate::spans::Span;
 
 /// Batches at least this large are spread over all cores.
 const PARALLEL_BATCH: usize = 8;
@@ -193,7 +193,10 @@ pub struct ClassifyResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_topic: Option<bool>,
     pub model: ModelRef,
-    /// Per label, the features that pushed hardest toward it.
+    /// Per label, the features that pushed hardest toward it, strongest first: at most
+    /// `explain`, and in a batch of n documents at most min(explain, 2560 / n) (10 in a full
+    /// batch of 256), so that the response stays small; `explanation_truncated` says whether
+    /// that cut a list.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<BTreeMap<String, Vec<TokenWeight>>>,
     /// With `explain`: the probabilities the model gives a text with no known feature (its
@@ -201,9 +204,15 @@ pub struct ClassifyResponse {
     /// from these, so a label the baseline favours can win with no feature listed under it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BTreeMap<String, f64>>,
-    /// Per relevance label (`on-topic`, `off-topic`), the features that pushed hardest toward it.
+    /// Per relevance label (`on-topic`, `off-topic`), the features that pushed hardest toward it,
+    /// as many as in `explanation`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relevance_explanation: Option<BTreeMap<String, Vec<TokenWeight>>>,
+    /// With `explain`: true when the batch's shared budget listed fewer features under some label
+    /// of `explanation` or `relevance_explanation` than `explain` asked for and the text had;
+    /// those lists hold the strongest ones. Always false for a text scored alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation_truncated: Option<bool>,
     /// With `explain`: every occurrence in the text of a stance feature listed in `explanation`,
     /// in text order, at most 2000 (in a batch of n documents, at most min(2000, 16000 / n)
     /// each, so that the response stays small). Offsets are given twice: `start`/`end` in UTF-16 code units
@@ -303,6 +312,7 @@ impl ClassifyResponse {
             explanation: s.explanation.map(|e| e.into_iter().collect()),
             baseline: s.baseline.map(|b| b.into_iter().collect()),
             relevance_explanation: s.relevance_explanation.map(|e| e.into_iter().collect()),
+            explanation_truncated: s.explanation_truncated,
             spans: s.spans,
             spans_truncated: s.spans_truncated,
         }
@@ -314,10 +324,10 @@ fn score_one(
     id: Option<String>,
     text: &str,
     explain: usize,
-    max_spans: usize,
+    share: Share,
 ) -> Result<ClassifyResponse, ApiError> {
     let s = model
-        .score_with_spans(text, explain, max_spans)
+        .score_shared(text, explain, share)
         .map_err(|e| ApiError::unprocessable("unscorable_text", e.to_string()))?;
     Ok(ClassifyResponse::from_score(s, model.version(), id))
 }
@@ -388,10 +398,10 @@ async fn classify_inner(
     check_text(&text, "text")?;
     let model = state.snapshot();
     let result = if inline(&model, &text, explain) {
-        score_one(&model, None, &text, explain, MAX_SPANS)?
+        score_one(&model, None, &text, explain, Share::ALONE)?
     } else {
         off_worker(&state, move || {
-            score_one(&model, None, &text, explain, MAX_SPANS)
+            score_one(&model, None, &text, explain, Share::ALONE)
         })
         .await?
     };
@@ -482,9 +492,9 @@ async fn batch_inner(
     let small = docs.iter().map(|(_, t)| t.len()).sum::<usize>() <= limit
         && docs.iter().all(|(_, t)| model.tokenizer().is_fast(t));
     // Each error names its document: in a batch of 256 a bare "text at byte 0" says nothing.
-    let max_spans = batch_span_limit(docs.len());
+    let share = Share::of_batch(docs.len());
     let score = move |m: &Classifier, i: usize, (id, t): (Option<String>, String)| {
-        score_one(m, id, &t, explain, max_spans).map_err(|e| e.in_document(i))
+        score_one(m, id, &t, explain, share).map_err(|e| e.in_document(i))
     };
     let results = if small {
         docs.into_iter()
