@@ -40,6 +40,38 @@ pub const DEFAULT_RELEVANCE_THRESHOLD: f64 = 0.8;
 /// Default minimum evidence (see the README, "Not enough evidence").
 pub const DEFAULT_MIN_EVIDENCE: usize = 12;
 
+/// At most this many explained features per label in one batch response, shared evenly among
+/// its documents (each gets `min(explain, MAX_BATCH_EXPLAIN / documents)` per label, at least
+/// 1): 256 different 4,000-character texts with `explain: 100` made five lists of 100 features
+/// per document, an 8.6 MB answer that took RSS up by 166 MB for 8 such requests at once. With
+/// the span budget ([`spans::MAX_BATCH_SPANS`]) it keeps a full batch's answer at a few MB; a
+/// batch of up to 25 documents still gets 100 per label.
+pub const MAX_BATCH_EXPLAIN: usize = 2560;
+
+/// How much of a batch response's shared budgets one document may use: spans, and explained
+/// features per label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    pub spans: usize,
+    pub explain: usize,
+}
+
+impl Share {
+    /// A text answered on its own: up to [`spans::MAX_SPANS`] spans and every feature asked for.
+    pub const ALONE: Share = Share {
+        spans: spans::MAX_SPANS,
+        explain: usize::MAX,
+    };
+
+    /// Each document's share of a batch of `documents`.
+    pub fn of_batch(documents: usize) -> Share {
+        Share {
+            spans: spans::batch_span_limit(documents),
+            explain: (MAX_BATCH_EXPLAIN / documents.max(1)).max(1),
+        }
+    }
+}
+
 /// A model ready to score: fast tokenizer and both heads.
 pub struct Classifier {
     meta: Option<Meta>,
@@ -90,6 +122,9 @@ pub struct Score {
     pub baseline: Option<Vec<(String, f64)>>,
     /// The features that made the text on- or off-topic.
     pub relevance_explanation: Option<Explanation>,
+    /// With an explanation: true when a batch's shared budget ([`MAX_BATCH_EXPLAIN`]) listed
+    /// fewer features under some label than `explain` would have.
+    pub explanation_truncated: Option<bool>,
     /// With an explanation: every occurrence in the text of a feature `explanation` lists, in
     /// text order (at most [`spans::MAX_SPANS`], fewer in a large batch), so that a reader can
     /// see the evidence in place.
@@ -192,12 +227,12 @@ impl Classifier {
     /// pushed hardest toward it, and where the stance features among them occur in the text
     /// ([`Score::spans`]; only then are token offsets computed, so plain scoring pays nothing).
     pub fn score(&self, text: &str, explain: usize) -> Result<Score> {
-        self.score_with_spans(text, explain, spans::MAX_SPANS)
+        self.score_shared(text, explain, Share::ALONE)
     }
 
-    /// [`Classifier::score`] with at most `max_spans` spans, for a batch whose documents share
-    /// one response's span budget ([`spans::batch_span_limit`]).
-    pub fn score_with_spans(&self, text: &str, explain: usize, max_spans: usize) -> Result<Score> {
+    /// [`Classifier::score`] within `share`, for a batch whose documents share one response's
+    /// span and explanation budgets ([`Share::of_batch`]).
+    pub fn score_shared(&self, text: &str, explain: usize, share: Share) -> Result<Score> {
         let ids = self.encode(text)?;
         let [cs, cr] = self.pairs.columns(&ids);
         let s = self.stance.score_with_bigrams(&ids, &cs);
@@ -209,9 +244,12 @@ impl Classifier {
         let labels = self.labels();
         let unk = self.tokenizer.unk_id();
         let relevance = rel.as_ref().map(|(_, r)| r.probs[1]);
+        // Features per label, and whether some label had more than that.
+        let per_label = explain.min(share.explain);
+        let mut more = false;
         let (explanation, spans, baseline) = if explain > 0 {
-            let pulls = self.pulls(&self.stance, &s, explain);
-            let found = spans::find(text, &self.tokenizer, &self.stance, &pulls, max_spans)?;
+            let pulls = self.pulls(&self.stance, &s, per_label, &mut more);
+            let found = spans::find(text, &self.tokenizer, &self.stance, &pulls, share.spans)?;
             let baseline = labels
                 .iter()
                 .map(|l| l.to_string())
@@ -225,6 +263,10 @@ impl Classifier {
         } else {
             (None, None, None)
         };
+        let relevance_explanation = rel
+            .as_ref()
+            .filter(|_| explain > 0)
+            .map(|(h, r)| to_explanation(&h.labels(), self.pulls(h, r, per_label, &mut more)));
         Ok(Score {
             label: labels[best].to_string(),
             confidence: s.probs[best],
@@ -241,18 +283,16 @@ impl Classifier {
             on_topic: relevance.map(|r| r >= self.thresholds.relevance),
             explanation,
             baseline,
-            relevance_explanation: rel
-                .as_ref()
-                .filter(|_| explain > 0)
-                .map(|(h, r)| to_explanation(&h.labels(), self.pulls(h, r, explain))),
+            relevance_explanation,
+            explanation_truncated: (explain > 0).then_some(per_label < explain && more),
             spans_truncated: spans.as_ref().map(|s| s.truncated),
             spans: spans.map(|s| s.spans),
         })
     }
 
     /// Per label, in label order, the `n` features that pushed hardest toward it (positive
-    /// weights only, strongest first, ties by feature id).
-    fn pulls(&self, head: &Head, s: &HeadScore, n: usize) -> Vec<Explained> {
+    /// weights only, strongest first, ties by feature id); sets `more` when a label had more.
+    fn pulls(&self, head: &Head, s: &HeadScore, n: usize, more: &mut bool) -> Vec<Explained> {
         let mut out = Vec::new();
         for (ci, label) in head.labels().iter().enumerate() {
             let mut pulls: Vec<(f64, u32)> = s
@@ -262,6 +302,7 @@ impl Classifier {
                 .filter(|(w, _)| *w > 0.0)
                 .collect();
             pulls.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            *more |= pulls.len() > n;
             pulls.truncate(n);
             out.extend(pulls.into_iter().map(|(w, f)| Explained {
                 feature: f,

@@ -4,7 +4,8 @@
 //! Rules (the README's): the media type is `application/json` (not `application/*+json`), or
 //! `text/plain` where the route accepts it, with any parameters; the only charsets accepted, on either, are UTF-8 (`utf-8`, `utf8`) and
 //! its subset `us-ascii`, case-insensitively, or none; any other is 415 `unsupported_charset`.
-//! `Content-Encoding` may be absent, `identity` or `gzip` (`x-gzip`); the size limit applies to
+//! `Content-Encoding` may be absent, `identity` or `gzip` (`x-gzip`: one member or several, zero
+//! padding after a member skipped); the size limit applies to
 //! the bytes received and again to the decompressed body; any other encoding is 415
 //! `unsupported_encoding`. The whole body must arrive within the body timeout (408). One leading
 //! UTF-8 byte-order mark is dropped from the (decoded) body, JSON or text.
@@ -15,6 +16,7 @@ use std::time::Duration;
 use actix_web::http::{header, StatusCode};
 use actix_web::web;
 use actix_web::HttpRequest;
+use flate2::write::GzDecoder;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
@@ -170,18 +172,92 @@ fn strip_bom(bytes: &mut Vec<u8>) {
     }
 }
 
-async fn collect(mut payload: web::Payload, limit: usize, gzip: bool) -> Result<Vec<u8>, ApiError> {
-    let bad_gzip = |e: std::io::Error| {
-        ApiError::bad_request(
-            "invalid_gzip",
-            format!("the gzip body cannot be decoded (corrupt or truncated gzip data, or bytes after it that are not another gzip member): {e}"),
-        )
+/// A gzip body decoded as it streams in. Several members concatenated are one gzip stream (RFC
+/// 1952), as `gunzip` and every client library read them; zero bytes after a member are padding
+/// (tape and block tools add it; Python's gzip skips it, `gunzip` too, with a warning) and are
+/// skipped. Anything else where a member would start, a corrupt member or one cut short is an
+/// error that says which.
+struct Gunzip {
+    /// The member being decoded (from the first byte of the body), or None between members.
+    member: Option<GzDecoder<Vec<u8>>>,
+    /// The decoded body between members; inside one, the decoder holds it.
+    out: Vec<u8>,
+    /// Members decoded and checked.
+    done: usize,
+}
+
+impl Gunzip {
+    fn new() -> Self {
+        Gunzip {
+            member: Some(GzDecoder::new(Vec::new())),
+            out: Vec::new(),
+            done: 0,
+        }
+    }
+
+    fn decoded_len(&self) -> usize {
+        self.member
+            .as_ref()
+            .map_or(self.out.len(), |d| d.get_ref().len())
+    }
+
+    fn write(&mut self, mut buf: &[u8]) -> Result<(), ApiError> {
+        while !buf.is_empty() {
+            match self.member.take() {
+                None => {
+                    let zeros = buf.iter().take_while(|&&b| b == 0).count();
+                    buf = &buf[zeros..];
+                    if !buf.is_empty() {
+                        self.member = Some(GzDecoder::new(std::mem::take(&mut self.out)));
+                    }
+                }
+                Some(mut d) => match d.write(buf) {
+                    // The member and its trailer are complete: check the trailer's checksum.
+                    Ok(0) => {
+                        self.out = d.finish().map_err(|e| invalid_gzip(self.done, true, e))?;
+                        self.done += 1;
+                    }
+                    Ok(n) => {
+                        buf = &buf[n..];
+                        self.member = Some(d);
+                    }
+                    Err(e) => return Err(invalid_gzip(self.done, d.header().is_some(), e)),
+                },
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Vec<u8>, ApiError> {
+        match self.member {
+            Some(d) => {
+                let started = d.header().is_some();
+                d.finish().map_err(|e| invalid_gzip(self.done, started, e))
+            }
+            None => Ok(self.out),
+        }
+    }
+}
+
+/// 400 `invalid_gzip`, naming where: before any member, inside one whose header was read
+/// (`started`), or where a member would start after the `done` complete ones. Before a header is
+/// read, flate2's own message misleads (a short run of junk is an "incomplete deflate stream").
+fn invalid_gzip(done: usize, started: bool, e: std::io::Error) -> ApiError {
+    let what = match (started, done) {
+        (false, 0) => "the body is not gzip data (no valid gzip header)".to_string(),
+        (false, n) => format!(
+            "the bytes after gzip member {n} are neither zero padding nor another gzip member \
+             (no valid gzip header)"
+        ),
+        (true, n) => format!("gzip member {} is corrupt or cut short: {e}", n + 1),
     };
+    ApiError::bad_request("invalid_gzip", what)
+}
+
+async fn collect(mut payload: web::Payload, limit: usize, gzip: bool) -> Result<Vec<u8>, ApiError> {
     let mut received = 0usize;
     let mut plain = Vec::new();
-    // Multi-member: concatenated gzip members are one valid gzip stream (RFC 1952), as `gunzip`
-    // and every client library read them.
-    let mut decoder = gzip.then(|| flate2::write::MultiGzDecoder::new(Vec::new()));
+    let mut decoder = gzip.then(Gunzip::new);
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| unreadable(e, limit))?;
         received += chunk.len();
@@ -191,8 +267,8 @@ async fn collect(mut payload: web::Payload, limit: usize, gzip: bool) -> Result<
         match decoder.as_mut() {
             Some(d) => {
                 for slice in chunk.chunks(GZIP_SLICE) {
-                    d.write_all(slice).map_err(bad_gzip)?;
-                    if d.get_ref().len() > limit {
+                    d.write(slice)?;
+                    if d.decoded_len() > limit {
                         return Err(too_large(limit));
                     }
                 }
@@ -202,7 +278,7 @@ async fn collect(mut payload: web::Payload, limit: usize, gzip: bool) -> Result<
     }
     match decoder {
         Some(d) => {
-            let out = d.finish().map_err(bad_gzip)?;
+            let out = d.finish()?;
             if out.len() > limit {
                 return Err(too_large(limit));
             }

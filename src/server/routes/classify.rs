@@ -10,11 +10,11 @@ use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use super::body::{self, Body};
-use crate::classifier::{Classifier, Score, TokenWeight};
+use crate::classifier::{Classifier, Score, Share, TokenWeight};
 use crate::server::admission::Refused;
 use crate::server::error::{ApiError, ErrorBody};
 use crate::server::state::AppState;
-use crate::spans::{batch_span_limit, Span, MAX_SPANS};
+use crate::spans::Span;
 
 /// Batches at least this large are spread over all cores.
 const PARALLEL_BATCH: usize = 8;
@@ -43,8 +43,9 @@ fn inline(model: &Classifier, text: &str, explain: usize) -> bool {
 pub struct ClassifyRequest {
     /// The article text (UTF-8, non-empty).
     pub text: String,
-    /// How many tokens per label to return in `explanation` (0 or absent: none). At most the
-    /// service's `--max-explain`; `maximum` is its default, 100.
+    /// How many tokens per label to return in `explanation` (0, absent or null: none). At most
+    /// the service's `--max-explain`; `maximum` is its default, 100. An integer as written: no
+    /// fraction or exponent (`-0` is 0; `2.5`, `1e2` and `0.0` alike are 422 `invalid_explain`).
     #[serde(default)]
     #[schema(value_type = Option<usize>, minimum = 0, maximum = 100)]
     pub explain: Option<Box<RawValue>>,
@@ -59,24 +60,58 @@ pub struct BatchDocument {
     pub text: String,
 }
 
-/// Score many articles: give exactly one of `texts` or `documents` (both, or neither, is 422
-/// `invalid_request`).
-#[derive(Debug, Deserialize, ToSchema)]
+/// A batch request as read: both lists optional, so that giving both, or neither, is named in a
+/// 422 `invalid_request` rather than lost in serde's message. Its OpenAPI schema is
+/// `BatchRequestSchema`'s, which says the same as `oneOf` its two shapes.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
+    #[serde(default)]
+    pub texts: Option<Vec<String>>,
+    #[serde(default)]
+    pub documents: Option<Vec<BatchDocument>>,
+    #[serde(default)]
+    pub explain: Option<Box<RawValue>>,
+}
+
+/// Score many articles: exactly one of `texts` or `documents` (both, or neither, is 422
+/// `invalid_request`).
+#[derive(ToSchema)]
+#[schema(as = BatchRequest)]
+#[serde(untagged)]
+// Only describes the body in the OpenAPI document (with the two types below); it is read as
+// [`BatchRequest`].
+#[allow(dead_code)]
+enum BatchRequestSchema {
+    Texts(BatchTexts),
+    Documents(BatchDocuments),
+}
+
+/// A batch of plain texts.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct BatchTexts {
     /// The articles. At most the service's `--max-batch` documents; `maxItems` is its default,
     /// 256.
-    #[serde(default)]
     #[schema(min_items = 1, max_items = 256)]
-    pub texts: Option<Vec<String>>,
-    /// The articles with ids. At most `--max-batch` documents, 256 by default (`maxItems`).
-    #[serde(default)]
-    #[schema(min_items = 1, max_items = 256)]
-    pub documents: Option<Vec<BatchDocument>>,
+    texts: Vec<String>,
     /// As in a single request: at most `--max-explain`, 100 by default (`maximum`).
-    #[serde(default)]
     #[schema(value_type = Option<usize>, minimum = 0, maximum = 100)]
-    pub explain: Option<Box<RawValue>>,
+    explain: Option<usize>,
+}
+
+/// A batch of documents with ids.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct BatchDocuments {
+    /// The articles with ids. At most `--max-batch` documents, 256 by default (`maxItems`).
+    #[schema(min_items = 1, max_items = 256)]
+    documents: Vec<BatchDocument>,
+    /// As in a single request: at most `--max-explain`, 100 by default (`maximum`).
+    #[schema(value_type = Option<usize>, minimum = 0, maximum = 100)]
+    explain: Option<usize>,
 }
 
 /// A batch body read loosely: each document's raw JSON, so that a document of the wrong shape
@@ -158,7 +193,10 @@ pub struct ClassifyResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_topic: Option<bool>,
     pub model: ModelRef,
-    /// Per label, the features that pushed hardest toward it.
+    /// Per label, the features that pushed hardest toward it, strongest first: at most
+    /// `explain`, and in a batch of n documents at most min(explain, 2560 / n) (10 in a full
+    /// batch of 256), so that the response stays small; `explanation_truncated` says whether
+    /// that cut a list.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<BTreeMap<String, Vec<TokenWeight>>>,
     /// With `explain`: the probabilities the model gives a text with no known feature (its
@@ -166,9 +204,15 @@ pub struct ClassifyResponse {
     /// from these, so a label the baseline favours can win with no feature listed under it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BTreeMap<String, f64>>,
-    /// Per relevance label (`on-topic`, `off-topic`), the features that pushed hardest toward it.
+    /// Per relevance label (`on-topic`, `off-topic`), the features that pushed hardest toward it,
+    /// as many as in `explanation`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relevance_explanation: Option<BTreeMap<String, Vec<TokenWeight>>>,
+    /// With `explain`: true when the batch's shared budget listed fewer features under some label
+    /// of `explanation` or `relevance_explanation` than `explain` asked for and the text had;
+    /// those lists hold the strongest ones. Always false for a text scored alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation_truncated: Option<bool>,
     /// With `explain`: every occurrence in the text of a stance feature listed in `explanation`,
     /// in text order, at most 2000 (in a batch of n documents, at most min(2000, 16000 / n)
     /// each, so that the response stays small). Offsets are given twice: `start`/`end` in UTF-16 code units
@@ -191,10 +235,15 @@ pub struct BatchResponse {
 }
 
 /// `explain` is read from its raw JSON so that every invalid value (negative, fractional, out of
-/// range like `1e400`, a string...) gets the same 422 `invalid_explain`.
+/// range like `1e400`, a string...) gets the same 422 `invalid_explain`. What counts is how the
+/// number is written: an integer, digits with no fraction or exponent, so `-0` (JSON's integer
+/// zero, which serde_json reads as the float -0.0) is 0, while `0.0`, `-0.0` and `0e0` are refused
+/// like `2.5` and `1e2`.
 fn check_explain(explain: Option<&RawValue>, max: usize) -> Result<usize, ApiError> {
     let Some(raw) = explain else { return Ok(0) };
-    match serde_json::from_str::<u64>(raw.get()) {
+    let written = raw.get().trim();
+    let written = if written == "-0" { "0" } else { written };
+    match serde_json::from_str::<u64>(written) {
         Ok(n) if n <= max as u64 => Ok(n as usize),
         _ => {
             let got: String = raw.get().chars().take(40).collect();
@@ -263,6 +312,7 @@ impl ClassifyResponse {
             explanation: s.explanation.map(|e| e.into_iter().collect()),
             baseline: s.baseline.map(|b| b.into_iter().collect()),
             relevance_explanation: s.relevance_explanation.map(|e| e.into_iter().collect()),
+            explanation_truncated: s.explanation_truncated,
             spans: s.spans,
             spans_truncated: s.spans_truncated,
         }
@@ -274,10 +324,10 @@ fn score_one(
     id: Option<String>,
     text: &str,
     explain: usize,
-    max_spans: usize,
+    share: Share,
 ) -> Result<ClassifyResponse, ApiError> {
     let s = model
-        .score_with_spans(text, explain, max_spans)
+        .score_shared(text, explain, share)
         .map_err(|e| ApiError::unprocessable("unscorable_text", e.to_string()))?;
     Ok(ClassifyResponse::from_score(s, model.version(), id))
 }
@@ -348,10 +398,10 @@ async fn classify_inner(
     check_text(&text, "text")?;
     let model = state.snapshot();
     let result = if inline(&model, &text, explain) {
-        score_one(&model, None, &text, explain, MAX_SPANS)?
+        score_one(&model, None, &text, explain, Share::ALONE)?
     } else {
         off_worker(&state, move || {
-            score_one(&model, None, &text, explain, MAX_SPANS)
+            score_one(&model, None, &text, explain, Share::ALONE)
         })
         .await?
     };
@@ -364,7 +414,7 @@ async fn classify_inner(
     post,
     path = "/v1/classify/batch",
     tag = "classify",
-    request_body(content = BatchRequest, content_type = "application/json"),
+    request_body(content = BatchRequestSchema, content_type = "application/json"),
     responses(
         (status = 200, description = "One result per document, in input order", body = BatchResponse),
         (status = 400, description = "Malformed JSON (`invalid_json`), invalid UTF-8 (`invalid_utf8`), undecodable gzip (`invalid_gzip`), a body cut short or badly framed (`invalid_body`), a bad X-Request-Id (`invalid_request_id`), or a malformed HTTP request (`bad_request`)", body = ErrorBody),
@@ -442,9 +492,9 @@ async fn batch_inner(
     let small = docs.iter().map(|(_, t)| t.len()).sum::<usize>() <= limit
         && docs.iter().all(|(_, t)| model.tokenizer().is_fast(t));
     // Each error names its document: in a batch of 256 a bare "text at byte 0" says nothing.
-    let max_spans = batch_span_limit(docs.len());
+    let share = Share::of_batch(docs.len());
     let score = move |m: &Classifier, i: usize, (id, t): (Option<String>, String)| {
-        score_one(m, id, &t, explain, max_spans).map_err(|e| e.in_document(i))
+        score_one(m, id, &t, explain, share).map_err(|e| e.in_document(i))
     };
     let results = if small {
         docs.into_iter()

@@ -1084,3 +1084,119 @@ fn a_pipelined_request_with_a_slow_body_is_answered_not_timed_out() {
     assert_eq!(text.matches("HTTP/1.1 200").count(), 2, "{text}");
     assert!(!text.contains("request_timeout"), "{text}");
 }
+
+/// A review of 2026-12-07: `"explain": -0` was 422 although JSON's `-0` is the integer zero.
+/// `explain` is an integer literal (no fraction, no exponent) from 0 to `--max-explain`; `-0`
+/// is 0, while `0.0`, `-0.0` and `0e0` stay 422, as `2.5` and `1e2` are.
+#[test]
+fn explain_minus_zero_is_zero() {
+    let s = Server::start(&[]);
+    let c = client();
+    let post = |path: &str, body: String| {
+        c.post(s.url(path))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .unwrap()
+    };
+    for explain in ["0", "-0", " -0 "] {
+        let r = post(
+            "/v1/classify",
+            format!("{{\"text\": \"open weights\", \"explain\":{explain}}}"),
+        );
+        assert_eq!(r.status(), 200, "{explain}");
+        let v: Value = r.json().unwrap();
+        assert!(v.get("explanation").is_none(), "{explain}: {v}");
+        let r = post(
+            "/v1/classify/batch",
+            format!("{{\"texts\": [\"open weights\"], \"explain\":{explain}}}"),
+        );
+        assert_eq!(r.status(), 200, "{explain}");
+        let v: Value = r.json().unwrap();
+        assert!(
+            v["results"][0].get("explanation").is_none(),
+            "{explain}: {v}"
+        );
+    }
+    for bad in ["0.0", "-0.0", "0e0", "-0e0", "1e2", "-1", "--0"] {
+        let body = format!("{{\"text\": \"open weights\", \"explain\": {bad}}}");
+        let r = post("/v1/classify", body);
+        if bad == "--0" {
+            assert_error(r, 400, "invalid_json");
+        } else {
+            assert_error(r, 422, "invalid_explain");
+        }
+    }
+    let doc: Value = c
+        .get(s.url("/openapi.json"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let rule = &doc["components"]["schemas"]["ClassifyRequest"]["properties"]["explain"];
+    assert!(
+        rule["description"].as_str().unwrap().contains("`-0` is 0"),
+        "{rule}"
+    );
+}
+
+/// A review of 2026-12-07: a gzip body followed by zero bytes (padding, which Python's gzip and
+/// `gunzip` accept) was refused as invalid gzip. Zeros after a complete member are skipped;
+/// anything else after it is still an error that says so, and the size limit still applies to
+/// the decoded body.
+#[test]
+fn zero_padding_after_a_gzip_body_is_accepted() {
+    let s = Server::start(&["--max-body", "65536"]);
+    let c = client();
+    let post = |body: Vec<u8>| {
+        c.post(s.url("/v1/classify"))
+            .header("Content-Type", "application/json")
+            .header("Content-Encoding", "gzip")
+            .body(body)
+            .send()
+            .unwrap()
+    };
+    let article = json!({"text": "Open weights let anyone audit and fork the model."}).to_string();
+    let (a, b) = article.as_bytes().split_at(20);
+    let zeros = |n: usize| vec![0u8; n];
+    for body in [
+        [gzip(article.as_bytes()), zeros(1)].concat(),
+        [gzip(article.as_bytes()), zeros(4096)].concat(),
+        [gzip(a), gzip(b), zeros(512)].concat(),
+        // Padding between members too, as Python's gzip reads it.
+        [gzip(a), zeros(512), gzip(b)].concat(),
+    ] {
+        let r = post(body);
+        assert_eq!(r.status(), 200);
+        assert_score(&r.json().unwrap());
+    }
+    let message = |r: reqwest::blocking::Response| -> String {
+        assert_eq!(r.status(), 400);
+        let v: Value = r.json().unwrap();
+        assert_eq!(v["error"]["code"], "invalid_gzip", "{v}");
+        v["error"]["message"].as_str().unwrap().to_string()
+    };
+    for garbage in [
+        [gzip(article.as_bytes()), b"garbage".to_vec()].concat(),
+        [gzip(article.as_bytes()), zeros(100), b"x".to_vec()].concat(),
+        [gzip(article.as_bytes()), zeros(100), vec![0x1f]].concat(),
+    ] {
+        let m = message(post(garbage));
+        assert!(m.contains("after gzip member 1"), "{m}");
+    }
+    // Zeros are padding only after a member: alone, before one or inside one they are not gzip.
+    let whole = gzip(article.as_bytes());
+    for bad in [
+        zeros(64),
+        [zeros(10), whole.clone()].concat(),
+        [&whole[..whole.len() / 2], &zeros(64)[..]].concat(),
+    ] {
+        message(post(bad));
+    }
+    // The limit still applies to the decoded body.
+    let bomb = [gzip(&vec![b'a'; 10 << 20]), zeros(1000)].concat();
+    assert!(bomb.len() < 65536);
+    assert_error(post(bomb), 413, "payload_too_large");
+    let r = post([whole, zeros(70_000)].concat());
+    assert_error(r, 413, "payload_too_large");
+}

@@ -186,10 +186,35 @@ fn openapi_lists_every_route() {
         schemas["ClassifyRequest"]["properties"]["explain"]["maximum"],
         100
     );
-    let batch = &schemas["BatchRequest"]["properties"];
-    assert_eq!(batch["explain"]["maximum"], 100, "{batch}");
-    assert_eq!(batch["texts"]["maxItems"], 256, "{batch}");
-    assert_eq!(batch["documents"]["maxItems"], 256, "{batch}");
+    // A batch gives exactly one of `texts` and `documents`: `oneOf` two object schemas, each
+    // requiring its list and allowing no other field, so that a body with both or neither fits
+    // neither.
+    let resolve = |v: &Value| match v["$ref"].as_str() {
+        Some(r) => schemas[r.trim_start_matches("#/components/schemas/")].clone(),
+        None => v.clone(),
+    };
+    let batch = &schemas["BatchRequest"];
+    let shapes: Vec<Value> = batch["oneOf"]
+        .as_array()
+        .unwrap_or_else(|| panic!("oneOf in {batch}"))
+        .iter()
+        .map(resolve)
+        .collect();
+    assert_eq!(shapes.len(), 2, "{batch}");
+    for (shape, list) in shapes.iter().zip(["texts", "documents"]) {
+        assert_eq!(shape["type"], "object", "{shape}");
+        assert_eq!(shape["required"], json!([list]), "{shape}");
+        assert_eq!(shape["additionalProperties"], false, "{shape}");
+        let fields = shape["properties"].as_object().unwrap();
+        let mut names: Vec<&str> = fields.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        let mut expected = ["explain", list];
+        expected.sort_unstable();
+        assert_eq!(names, expected, "{shape}");
+        assert_eq!(fields["explain"]["maximum"], 100, "{shape}");
+        assert_eq!(fields[list]["maxItems"], 256, "{shape}");
+        assert_eq!(fields[list]["minItems"], 1, "{shape}");
+    }
     // Each error a route can give is listed, with the JSON error body.
     let error_body = |r: &Value| {
         let r = match r["$ref"].as_str() {

@@ -219,6 +219,105 @@ fn openapi_documents_the_span_units() {
     assert!(desc("end").contains("UTF-16"), "{span}");
     assert!(desc("byte_start").contains("bytes"), "{span}");
     assert!(desc("byte_end").contains("bytes"), "{span}");
-    let resp = &doc["components"]["schemas"]["ClassifyResponse"]["properties"]["spans"];
-    assert!(resp.to_string().contains("Span"), "{resp}");
+    let resp = &doc["components"]["schemas"]["ClassifyResponse"]["properties"];
+    assert!(resp["spans"].to_string().contains("Span"), "{resp}");
+    // And the batch's shared explanation budget.
+    let described = |k: &str| resp[k]["description"].as_str().unwrap_or("").to_string();
+    assert!(described("explanation").contains("2560 / n"), "{resp}");
+    assert!(
+        described("explanation_truncated").contains("budget"),
+        "{resp}"
+    );
+}
+
+/// `n` different excerpts of `chars` characters of the corpus (training-data/, in manifest order
+/// from every 7th piece, pieces joined until long enough): real text, as a caller would send.
+/// `bench/batch-explain.sh` builds its batch the same way.
+fn corpus_excerpts(n: usize, chars: usize) -> Vec<String> {
+    let data = root().join("training-data");
+    let manifest = std::fs::read_to_string(data.join("manifest.jsonl")).unwrap();
+    let files: Vec<String> = manifest
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["file"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    (0..n)
+        .map(|i| {
+            let (mut k, mut text) = (i * 7, String::new());
+            while text.chars().count() < chars {
+                let piece = std::fs::read_to_string(data.join(&files[k % files.len()])).unwrap();
+                if !text.is_empty() {
+                    text.push_str("\n\n");
+                }
+                text.push_str(piece.trim());
+                k += 1;
+            }
+            text.chars().take(chars).collect()
+        })
+        .collect()
+}
+
+/// The explanation lists of a result, `explanation` and `relevance_explanation`, by label.
+fn explanation_lists(v: &Value) -> Vec<(String, Vec<Value>)> {
+    ["explanation", "relevance_explanation"]
+        .iter()
+        .flat_map(|k| v[*k].as_object().unwrap().iter())
+        .map(|(label, list)| (label.clone(), list.as_array().unwrap().clone()))
+        .collect()
+}
+
+/// Review of 2026-12-07: 256 different 4,000-character corpus excerpts with `explain: 100`
+/// answered with 8.6 MB (five lists of 100 features per document) and took RSS up by 171 MB for
+/// 8 such requests at once. A batch shares one explanation budget among its documents, as it
+/// does its spans: each gets at most min(explain, 2560 / documents) features per label.
+#[test]
+fn a_batch_shares_one_explanation_budget_among_its_documents() {
+    const BUDGET: usize = 2560;
+    let s = Server::start(&[]);
+    let texts = corpus_excerpts(256, 4000);
+    let batch = |texts: &[String]| -> Vec<Value> {
+        let r = client()
+            .post(s.url("/v1/classify/batch"))
+            .json(&json!({"texts": texts, "explain": 100}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().unwrap();
+        v["results"].as_array().unwrap().clone()
+    };
+    let full = batch(&texts);
+    let per_document = BUDGET / texts.len();
+    // Per label, the lists of the whole batch hold at most the budget, each at most its share.
+    let mut totals = std::collections::BTreeMap::<String, usize>::new();
+    for d in &full {
+        for (label, list) in explanation_lists(d) {
+            assert!(list.len() <= per_document, "{label}: {}", list.len());
+            *totals.entry(label).or_default() += list.len();
+        }
+    }
+    assert_eq!(totals.len(), 5, "{totals:?}");
+    assert!(totals.values().all(|&n| n <= BUDGET), "{totals:?}");
+    // A document scored alone keeps its whole lists; in the batch it keeps their first features
+    // and is flagged exactly when the budget cut one of them.
+    for i in [0, 97, 255] {
+        let alone = classify(&s, json!({"text": texts[i], "explain": 100}));
+        assert_eq!(alone["explanation_truncated"], false, "{alone}");
+        let whole = explanation_lists(&alone);
+        assert!(whole.iter().all(|(_, l)| l.len() <= 100));
+        assert!(whole.iter().any(|(_, l)| l.len() > per_document));
+        let cut = explanation_lists(&full[i]);
+        for ((label, w), (_, c)) in whole.iter().zip(&cut) {
+            assert_eq!(&w[..c.len()], &c[..], "document {i}, {label}");
+            assert_eq!(c.len(), w.len().min(per_document), "document {i}, {label}");
+        }
+        assert_eq!(full[i]["explanation_truncated"], true, "document {i}");
+        // A batch small enough for the budget is not cut.
+        let small = batch(&texts[i..i + 1]);
+        assert_eq!(explanation_lists(&small[0]), whole, "document {i}");
+        assert_eq!(small[0]["explanation_truncated"], false);
+    }
 }
