@@ -17,13 +17,23 @@ fn raw(s: &Server, bytes: &[u8]) -> String {
 
 /// [`raw`] to any listener's `host:port`.
 fn raw_at(addr: &str, bytes: &[u8]) -> String {
-    let mut c = TcpStream::connect(addr).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut c = connect(addr);
     c.write_all(bytes).unwrap();
     let mut buf = Vec::new();
     let _ = c.read_to_end(&mut buf);
     String::from_utf8_lossy(&buf).into_owned()
 }
+
+/// A raw connection to `addr` whose reads give up after 20 s (a test waiting on a server that
+/// never answers fails instead of hanging).
+fn connect(addr: &str) -> TcpStream {
+    let c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c
+}
+
+/// A classify request body that scores.
+const ARTICLE: &[u8] = br#"{"text": "Open weights let anyone audit the model."}"#;
 
 /// `bytes` gzip-compressed, as one member.
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -885,8 +895,7 @@ fn a_slow_head_on_a_reused_connection_gets_408_and_is_counted() {
     let s = Server::start(&["--request-timeout", "1", "--probe-bind", "127.0.0.1:0"]);
     let probes = s.listening()[1].trim_start_matches("http://").to_string();
     for addr in [s.addr(), probes] {
-        let mut c = TcpStream::connect(&addr).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut c = connect(&addr);
         c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             .unwrap();
         let mut first = [0u8; 512];
@@ -1069,17 +1078,15 @@ fn an_address_in_use_names_its_flag() {
 #[test]
 fn a_pipelined_request_with_a_slow_body_is_answered_not_timed_out() {
     let s = Server::start(&["--request-timeout", "1"]);
-    let mut c = TcpStream::connect(s.addr()).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let body = br#"{"text": "Open weights let anyone audit the model."}"#;
+    let mut c = connect(&s.addr());
     let head = format!(
         "POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
+        ARTICLE.len()
     );
     c.write_all(&[b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", head.as_bytes()].concat())
         .unwrap();
-    for piece in body.chunks(12) {
+    for piece in ARTICLE.chunks(12) {
         std::thread::sleep(Duration::from_millis(500));
         c.write_all(piece).unwrap();
     }
@@ -1193,8 +1200,7 @@ fn a_pipelined_head_then_get_gets_two_framed_responses() {
 fn pipelined_requests_with_bodies_are_answered_and_still_timed() {
     let s = Server::start(&["--request-timeout", "1"]);
     let text_body = "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\nopen weights let anyone audit";
-    let json_body = br#"{"text": "Open weights let anyone audit the model."}"#;
-    let (first, second) = json_body.split_at(20);
+    let (first, second) = ARTICLE.split_at(20);
     let mut pipelined = format!(
         "POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n\
          Content-Length: {}\r\n\r\n{text_body}",
@@ -1247,15 +1253,13 @@ fn a_pipelined_uri_too_long_is_414() {
 #[test]
 fn bare_lf_heads_blank_lines_and_100_continue_still_work() {
     let s = Server::start(&["--request-timeout", "1"]);
-    let mut c = TcpStream::connect(s.addr()).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let body = br#"{"text": "Open weights let anyone audit the model."}"#;
+    let mut c = connect(&s.addr());
     c.write_all(
         format!(
             "GET /healthz HTTP/1.1\nHost: x\n\n\r\n\r\nPOST /v1/classify HTTP/1.1\r\nHost: x\r\n\
              Content-Type: application/json\r\nExpect: 100-continue\r\nConnection: close\r\n\
              Content-Length: {}\r\n\r\n",
-            body.len()
+            ARTICLE.len()
         )
         .as_bytes(),
     )
@@ -1268,7 +1272,7 @@ fn bare_lf_heads_blank_lines_and_100_continue_still_work() {
             Ok(n) => seen.extend_from_slice(&chunk[..n]),
         }
     }
-    c.write_all(body).unwrap();
+    c.write_all(ARTICLE).unwrap();
     let _ = c.read_to_end(&mut seen);
     let text = String::from_utf8_lossy(&seen);
     assert_eq!(text.matches("HTTP/1.1 200").count(), 2, "{text}");
