@@ -226,12 +226,6 @@ where
         // was counted as `other`.
         let route = route_label(res.request().match_pattern());
         res.headers_mut().insert(REQUEST_ID, rid.clone());
-        if method == actix_web::http::Method::HEAD {
-            res.headers_mut().insert(
-                HeaderName::from_static(super::conn::HEAD_MARK),
-                HeaderValue::from_static("1"),
-            );
-        }
         if let Some(state) = state {
             let m = &state.metrics;
             m.requests
