@@ -122,6 +122,20 @@ impl Server {
     pub fn log_text(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }
+
+    /// The log once `done` holds for it, or as it is after `within`: the lines reach the test
+    /// through a reader thread, which can lag behind the responses when the machine is busy, so
+    /// a test that checks a line logged for a request it has already had answered waits for it.
+    pub fn log_when(&self, done: impl Fn(&str) -> bool, within: Duration) -> String {
+        let end = std::time::Instant::now() + within;
+        loop {
+            let logs = self.log_text();
+            if done(&logs) || std::time::Instant::now() >= end {
+                return logs;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for Server {

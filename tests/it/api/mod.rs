@@ -135,13 +135,11 @@ fn endpoints_answer_as_documented() {
         assert!(metrics.contains(needle), "{needle} missing from\n{metrics}");
     }
 
-    let logs = s.log_text();
-    assert!(
-        logs.contains("req-abc-123")
-            && logs.contains("/v1/classify")
-            && logs.contains("status=200"),
-        "{logs}"
-    );
+    let logged = |l: &str| {
+        l.contains("req-abc-123") && l.contains("/v1/classify") && l.contains("status=200")
+    };
+    let logs = s.log_when(logged, Duration::from_secs(20));
+    assert!(logged(&logs), "{logs}");
     assert!(logs.contains(&format!("serving model {version}")), "{logs}");
 }
 
@@ -522,7 +520,8 @@ fn sigterm_drains_in_flight_requests() {
     let statuses = statuses.lock().unwrap();
     assert!(!statuses.is_empty());
     assert!(statuses.iter().all(|&c| c == 200), "{statuses:?}");
-    assert!(s.log_text().contains("SIGTERM"));
+    let logs = s.log_when(|l| l.contains("SIGTERM"), Duration::from_secs(20));
+    assert!(logs.contains("SIGTERM"), "{logs}");
 }
 
 /// Reads one HTTP/1.1 response with a `Content-Length` body from a connection that stays open.
