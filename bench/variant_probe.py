@@ -274,14 +274,14 @@ def run(score, Map=VectorMap, openings=False):
 
 
 VARIANTS = [
-    ("shipped (hierarchical, alpha 0.05, vector map, calibration-set temperature)", rule(), VectorMap),
+    (f"shipped (hierarchical, alpha {alpha:g}, vector map, calibration-set temperature)", rule(), VectorMap),
     ("map also fitted on the held-out pieces' first 20, 40 and 80 words", rule(), "openings"),
     ("each writer counted at most once per feature and label", rule(counts_capped(1)), VectorMap),
     ("each writer counted at most twice per feature and label", rule(counts_capped(2)), VectorMap),
     ("each writer counted at most 8 times per feature and label", rule(counts_capped(8)), VectorMap),
     ("evidence every writer agrees with (leave-one-writer-out minimum)", writer_agreed(), VectorMap),
     ("stage map: argued and side calibrated apart, two temperatures", rule(), StageMap),
-    ("mean of the rule at alpha 0.05 and 0.1", mean_of(rule(), rule(alpha=0.1)), VectorMap),
+    (f"mean of the rule at alpha {alpha:g} and 0.1", mean_of(rule(), rule(alpha=0.1)), VectorMap),
     ("first stage at alpha 0.1", rule(first_alpha=0.1), VectorMap),
     ("two-stage weight 0.4", rule(weight=0.4), VectorMap),
     ("two-stage weight 0.6", rule(weight=0.6), VectorMap),
