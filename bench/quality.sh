@@ -52,9 +52,9 @@ fi
 # name|flags (on top of the shipped defaults)
 CANDIDATES=(
   "shipped|"
-  "no calibration set (the map fitted on held-out corpus writers alone; the previous default)|--calibration-data none"
-  "flat multinomial, no two-stage blend (the previous default)|--variant multinomial"
-  "previous default (alpha 0.05)|--alpha 0.05"
+  "no calibration set (the map fitted on held-out corpus writers alone; the default before the calibration set)|--calibration-data none"
+  "flat multinomial, no two-stage blend (the default before the hierarchical rule)|--variant multinomial"
+  "alpha 0.05 (the default before alpha 0.2)|--alpha 0.05"
   "punctuation kept|--punctuation true"
   "alpha 0.1|--alpha 0.1"
   "alpha 0.5|--alpha 0.5"
@@ -62,7 +62,7 @@ CANDIDATES=(
   "minimum document frequency 2|--min-df 2"
   "stop-word rule|--stop-words true"
   "complement NB + TF-IDF + L2|--variant complement --tfidf true --l2-norm true"
-  "length map without offsets (the previous default)|--calibration length"
+  "length map without offsets (the calibration default before the vector map)|--calibration length"
   "offsets fitted on every piece, singleton groups included|--calibrate-singletons true"
   "temperature calibration|--calibration temperature"
 )
