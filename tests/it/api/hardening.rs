@@ -866,18 +866,12 @@ fn a_vanished_log_reader_costs_log_lines_not_requests_or_shutdown() {
             200
         );
     }
-    let metrics = c
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    let dropped: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("stance_log_lines_dropped_total "))
-        .expect("the dropped-lines counter is exported")
-        .parse()
-        .unwrap();
+    let dropped = counter(
+        &c,
+        &format!("http://{addr}"),
+        "stance_log_lines_dropped_total",
+    )
+    .expect("the dropped-lines counter is exported");
     assert!(dropped >= 6, "{dropped} log lines counted as dropped");
     // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
     assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) }, 0);
@@ -1431,18 +1425,17 @@ fn stop_reading(addr: &str, path: &str, n: usize) -> TcpStream {
     c
 }
 
-/// The value of the counter `name` in `/metrics` at `base` (0 while it is not exported).
-fn counter(c: &reqwest::blocking::Client, base: &str, name: &str) -> u64 {
-    let metrics = c
-        .get(format!("{base}/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    metrics
+/// The body of a GET of `url`.
+fn get_text(c: &reqwest::blocking::Client, url: &str) -> String {
+    c.get(url).send().unwrap().text().unwrap()
+}
+
+/// The value of the counter `name` in `/metrics` at `base`, if it is exported.
+fn counter(c: &reqwest::blocking::Client, base: &str, name: &str) -> Option<u64> {
+    get_text(c, &format!("{base}/metrics"))
         .lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .map_or(0, |v| v.trim().parse().unwrap())
+        .map(|v| v.trim().parse().unwrap())
 }
 
 /// Review of 2026-12-07: actix-http has no write timeout, and neither keep-alive nor the request
@@ -1490,7 +1483,7 @@ fn a_client_that_stops_reading_is_cut_off_by_the_write_timeout() {
     let mut closed = 0;
     while closed < asked.len() as u64 && std::time::Instant::now() < end {
         std::thread::sleep(Duration::from_millis(200));
-        closed = counter(&c, &probes, "stance_write_timeouts_total");
+        closed = counter(&c, &probes, "stance_write_timeouts_total").unwrap_or(0);
     }
     assert_eq!(closed, 3, "stalled connections closed by the write timeout");
     // Each is over: what the client can still read ends (at the close, or in a reset) short of
@@ -1517,12 +1510,8 @@ fn a_client_that_stops_reading_is_cut_off_by_the_write_timeout() {
 #[test]
 fn a_slow_reader_that_keeps_reading_gets_every_response() {
     let s = Server::start_with(&[], None, &[("STANCE_WRITE_TIMEOUT", "2")]);
-    let doc = client()
-        .get(s.url("/openapi.json"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let c = client();
+    let doc = get_text(&c, &s.url("/openapi.json"));
     // 12 MiB: past the 4 MiB the server's send buffer takes, its writes wait on this reader,
     // which takes 2.5 MiB/s at most (256 KiB, then 100 ms of nothing): about 3 s of waiting in
     // all, over the timeout.
@@ -1548,6 +1537,5 @@ fn a_slow_reader_that_keeps_reading_gets_every_response() {
     let text = String::from_utf8_lossy(&got);
     assert_eq!(text.matches("HTTP/1.1 200 OK").count(), n);
     assert_eq!(text.matches(doc.as_str()).count(), n);
-    let c = client();
-    assert_eq!(counter(&c, &s.base, "stance_write_timeouts_total"), 0);
+    assert_eq!(counter(&c, &s.base, "stance_write_timeouts_total"), Some(0));
 }
