@@ -50,6 +50,10 @@ pub struct ServeArgs {
     /// Seconds a request may take in total, from its head to its response (408 otherwise).
     #[arg(long, env = "STANCE_REQUEST_DEADLINE", default_value_t = 30, value_parser = seconds(1))]
     pub request_deadline: u64,
+    /// Seconds a response may go without a byte written (the client not reading it) before its
+    /// connection is closed; a client that reads, however slowly, is not cut off.
+    #[arg(long, env = "STANCE_WRITE_TIMEOUT", default_value_t = 10, value_parser = seconds(1))]
+    pub write_timeout: u64,
     /// Heavy requests (long texts, texts off the fast tokenizer routes, large batches; scored
     /// on the blocking threads) admitted at once, running or waiting. The next one is refused
     /// with 429 `overloaded` and `Retry-After: 1`, so that a burst of them cannot grow memory
@@ -155,6 +159,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
         },
         admin_token: a.admin_token,
         request_timeout: Duration::from_secs(a.request_timeout),
+        write_timeout: Duration::from_secs(a.write_timeout),
         shutdown_timeout: Duration::from_secs(a.shutdown_timeout),
         keep_alive: Duration::from_secs(a.keep_alive),
         max_connections: a.max_connections,

@@ -42,17 +42,26 @@
 //!
 //! Every response the wrapper writes or rewrites is counted by status
 //! (`stance_http_layer_responses_total`), since no route, and so no request metric, sees it.
+//!
+//! Writes are timed too (`--write-timeout`). actix-http has no write timeout, and neither its
+//! keep-alive nor its request timers run while a response is being written: a client that sends
+//! requests for large responses and never reads them held its connection (and its
+//! `--max-connections` or probe slot) for good once the socket buffers were full. When no byte
+//! of a response can be written for the bound, the write fails with `TimedOut`, which ends the
+//! connection in actix-http and frees its slot. Any progress restarts the bound, so a client
+//! that reads, however slowly, is not cut off.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use prometheus::IntCounterVec;
+use prometheus::{IntCounter, IntCounterVec};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 use super::error::{ErrorBody, ErrorDetail};
 
@@ -365,6 +374,95 @@ enum Out {
     Closed,
 }
 
+/// What a listener's connections are bounded by and counted in.
+#[derive(Clone)]
+pub struct Config {
+    /// `--request-timeout`, for every request head after a connection's first.
+    pub head_timeout: Duration,
+    /// `--write-timeout`: the longest a response may go without a byte written.
+    pub write_timeout: Duration,
+    /// Counts the responses the wrapper writes itself, by status.
+    pub answered: Option<IntCounterVec>,
+    /// Counts the connections the write timeout ends.
+    pub write_timeouts: Option<IntCounter>,
+}
+
+/// Times the writes to the socket: see the module documentation.
+struct WriteTimer {
+    bound: Duration,
+    /// Kept between stalls and reset at each, so that a slow reader costs no allocation per
+    /// write.
+    timer: Option<Pin<Box<Sleep>>>,
+    /// The last write pended: the timer runs from the first write that pends after progress.
+    stalled: bool,
+    /// The bound ran out: every later write fails at once, so the connection is counted once
+    /// and nothing more is sent on it.
+    expired: bool,
+    counter: Option<IntCounter>,
+    peer: Option<SocketAddr>,
+}
+
+impl WriteTimer {
+    /// `inner.poll_write`, failing with `TimedOut` once writes have made no progress for the
+    /// bound. A write of 0 bytes is no progress, and is passed on: the caller ends the
+    /// connection on it.
+    fn write<T: AsyncWrite + Unpin>(
+        &mut self,
+        inner: &mut T,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.expired {
+            return Poll::Ready(Err(write_timed_out()));
+        }
+        match Pin::new(inner).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) if n > 0 => {
+                self.stalled = false;
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending => match self.poll_stalled(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(write_timed_out())),
+                Poll::Pending => Poll::Pending,
+            },
+            other => other,
+        }
+    }
+
+    /// A write pended: starts the timer if this is the first stalled write since progress, and
+    /// registers for its end. `Ready` once it has run out.
+    fn poll_stalled(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !std::mem::replace(&mut self.stalled, true) {
+            let deadline = Instant::now() + self.bound;
+            match self.timer.as_mut() {
+                Some(timer) => timer.as_mut().reset(deadline),
+                None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+        }
+        let timer = self.timer.as_mut().expect("a stalled write's timer runs");
+        ready!(timer.as_mut().poll(cx));
+        self.expired = true;
+        self.timer = None;
+        if let Some(c) = &self.counter {
+            c.inc();
+        }
+        let peer = self.peer.map(|p| p.to_string());
+        tracing::info!(
+            peer = peer.as_deref().unwrap_or("unknown"),
+            write_timeout_s = self.bound.as_secs_f64(),
+            "closing a connection: no byte of its response could be written within \
+             --write-timeout (the client is not reading)"
+        );
+        Poll::Ready(())
+    }
+}
+
+fn write_timed_out() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "no byte of the response could be written within --write-timeout",
+    )
+}
+
 /// See the module documentation.
 pub struct JsonErrors<T> {
     inner: T,
@@ -390,12 +488,12 @@ pub struct JsonErrors<T> {
     /// The timer ran out while a response was still due: the 408 waits until it is written.
     overdue: bool,
     answered: Option<IntCounterVec>,
+    writer: WriteTimer,
 }
 
 impl<T> JsonErrors<T> {
-    /// `head_timeout` is `--request-timeout`; `answered` counts the responses the wrapper
-    /// writes itself, by status.
-    pub fn new(inner: T, head_timeout: Duration, answered: Option<IntCounterVec>) -> Self {
+    /// `peer` names the client in the log line of a write timeout.
+    pub fn new(inner: T, config: &Config, peer: Option<SocketAddr>) -> Self {
         JsonErrors {
             inner,
             out: Out::Head,
@@ -408,11 +506,19 @@ impl<T> JsonErrors<T> {
             delivered: 0,
             eof: false,
             through: false,
-            head_timeout,
+            head_timeout: config.head_timeout,
             timed: 0,
             timer: None,
             overdue: false,
-            answered,
+            answered: config.answered.clone(),
+            writer: WriteTimer {
+                bound: config.write_timeout,
+                timer: None,
+                stalled: false,
+                expired: false,
+                counter: config.write_timeouts.clone(),
+                peer,
+            },
         }
     }
 
@@ -665,8 +771,9 @@ fn with_close(head: &[u8]) -> Vec<u8> {
 impl<T: AsyncWrite + Unpin> JsonErrors<T> {
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.written < self.pending.len() {
-            let n =
-                ready!(Pin::new(&mut self.inner).poll_write(cx, &self.pending[self.written..]))?;
+            let n = ready!(self
+                .writer
+                .write(&mut self.inner, cx, &self.pending[self.written..]))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -788,10 +895,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for JsonErrors<T> {
         }
         match this.out {
             Out::Closed => Poll::Ready(Ok(buf.len())),
-            Out::Through => Pin::new(&mut this.inner).poll_write(cx, buf),
+            Out::Through => this.writer.write(&mut this.inner, cx, buf),
             Out::Length(left) => {
                 let k = (buf.len() as u64).min(left) as usize;
-                let n = ready!(Pin::new(&mut this.inner).poll_write(cx, &buf[..k]))?;
+                let n = ready!(this.writer.write(&mut this.inner, cx, &buf[..k]))?;
                 this.out = Out::Length(left - n as u64);
                 this.body_sent(cx);
                 Poll::Ready(Ok(n))
@@ -802,7 +909,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for JsonErrors<T> {
                     this.lose(cx);
                     return Poll::Ready(Ok(buf.len()));
                 };
-                let n = ready!(Pin::new(&mut this.inner).poll_write(cx, &buf[..k]))?;
+                let n = ready!(this.writer.write(&mut this.inner, cx, &buf[..k]))?;
                 if n < k {
                     after = chunks;
                     after.advance(&buf[..n]);
@@ -1127,8 +1234,9 @@ mod tests {
         }
     }
 
-    /// Records every write it is given, accepting at most `limit` bytes per call, and reads out
-    /// `input`, one piece per read at most, then `Pending` (or the end, with `eof`).
+    /// Records every write it is given, accepting at most `limit` bytes per call (none, and
+    /// `Pending`, at 0: a socket whose client stopped reading), and reads out `input`, one piece
+    /// per read at most, then `Pending` (or the end, with `eof`).
     struct Recorder {
         writes: Vec<Vec<u8>>,
         limit: usize,
@@ -1142,6 +1250,9 @@ mod tests {
             _: &mut Context<'_>,
             buf: &[u8],
         ) -> Poll<io::Result<usize>> {
+            if self.limit == 0 {
+                return Poll::Pending;
+            }
             let n = buf.len().min(self.limit);
             self.writes.push(buf[..n].to_vec());
             Poll::Ready(Ok(n))
@@ -1186,7 +1297,13 @@ mod tests {
                 .collect(),
             eof: false,
         };
-        JsonErrors::new(inner, timeout, None)
+        let config = Config {
+            head_timeout: timeout,
+            write_timeout: Duration::from_secs(5),
+            answered: None,
+            write_timeouts: None,
+        };
+        JsonErrors::new(inner, &config, None)
     }
 
     /// Writes `chunks` through the wrapper as a caller would (retrying what was not consumed),
@@ -1432,5 +1549,100 @@ mod tests {
         let (_, last) = out.rsplit_once("okHTTP/1.1 ").unwrap();
         assert!(last.starts_with("408 Request Timeout\r\n"), "{out}");
         assert!(last.contains(r#""code":"request_timeout""#), "{out}");
+    }
+
+    /// A wrapper that has handed actix-http a `GET /` to answer, whose writes time out after
+    /// `bound`, and the counter of its write timeouts.
+    fn stalling(bound: Duration) -> (JsonErrors<Recorder>, IntCounter) {
+        let mut w = wrapper(
+            &[b"GET / HTTP/1.1\r\n\r\n"],
+            usize::MAX,
+            Duration::from_secs(5),
+        );
+        let counter = IntCounter::new("write_timeouts", "test").unwrap();
+        (w.writer.bound, w.writer.counter) = (bound, Some(counter.clone()));
+        read_now(&mut w, 8192);
+        (w, counter)
+    }
+
+    /// A response head announcing a body of `n` bytes.
+    fn head_of(n: usize) -> Vec<u8> {
+        format!("HTTP/1.1 200 OK\r\ncontent-length: {n}\r\nx-request-id: a\r\n\r\n").into_bytes()
+    }
+
+    /// A socket that takes nothing, whether the head is still held or the body is being
+    /// written: once the bound has passed, the write fails with `TimedOut` (so actix-http ends
+    /// the connection), the connection is counted once, and nothing more is written on it.
+    #[tokio::test]
+    async fn a_write_that_makes_no_progress_for_the_write_timeout_ends_the_connection() {
+        let mut cx = Context::from_waker(Waker::noop());
+        let body = [b'a'; 100];
+        for body_written in [false, true] {
+            let (mut w, counter) = stalling(Duration::from_millis(20));
+            let head = head_of(body.len());
+            if body_written {
+                write_all(&mut w, &head);
+            }
+            w.inner.limit = 0;
+            let sent = w.inner.writes.concat();
+            if !body_written {
+                // The head is taken, to be sent as the socket allows.
+                write_all(&mut w, &head);
+            }
+            let mut poll = |w: &mut JsonErrors<Recorder>| match body_written {
+                true => Pin::new(w).poll_write(&mut cx, &body).map_ok(|_| ()),
+                false => Pin::new(w).poll_flush(&mut cx),
+            };
+            assert!(poll(&mut w).is_pending(), "within the bound");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            match poll(&mut w) {
+                Poll::Ready(Err(e)) => assert_eq!(e.kind(), io::ErrorKind::TimedOut),
+                other => panic!("{other:?}"),
+            }
+            // A socket that takes bytes again changes nothing: the connection is over.
+            w.inner.limit = usize::MAX;
+            assert!(matches!(poll(&mut w), Poll::Ready(Err(_))));
+            assert_eq!(w.inner.writes.concat(), sent, "nothing written after");
+            assert_eq!(counter.get(), 1, "counted once");
+        }
+    }
+
+    /// The bound runs from the first write that pends after the last progress, not from each
+    /// retry, and any progress restarts it: a client reading a few bytes at a time, for longer
+    /// than the bound in all, is never cut off.
+    #[tokio::test]
+    async fn progress_restarts_the_write_timeout() {
+        let bound = Duration::from_secs(1);
+        let (mut w, counter) = stalling(bound);
+        let mut cx = Context::from_waker(Waker::noop());
+        let body = vec![b'a'; 4096];
+        write_all(&mut w, &head_of(body.len()));
+        w.inner.limit = 0;
+        let deadline = |w: &JsonErrors<Recorder>| w.writer.timer.as_ref().unwrap().deadline();
+        assert!(Pin::new(&mut w).poll_write(&mut cx, &body).is_pending());
+        let first = deadline(&w);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(Pin::new(&mut w).poll_write(&mut cx, &body).is_pending());
+        assert_eq!(deadline(&w), first, "a retry does not restart the bound");
+        let (start, mut at, mut last) = (std::time::Instant::now(), 0, first);
+        while start.elapsed() < bound + bound / 5 {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            w.inner.limit = 7;
+            match Pin::new(&mut w).poll_write(&mut cx, &body[at..]) {
+                Poll::Ready(Ok(n)) => at += n,
+                other => panic!("{other:?} after {:?}", start.elapsed()),
+            }
+            w.inner.limit = 0;
+            assert!(Pin::new(&mut w)
+                .poll_write(&mut cx, &body[at..])
+                .is_pending());
+            assert!(deadline(&w) > last, "progress restarts the bound");
+            last = deadline(&w);
+        }
+        assert_eq!(counter.get(), 0);
+        assert_eq!(
+            w.inner.writes.concat()[head_of(body.len()).len()..],
+            body[..at]
+        );
     }
 }

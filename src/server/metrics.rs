@@ -1,5 +1,5 @@
 //! Prometheus metrics: request counts and latencies by route, documents and tokens scored, the
-//! model version served and reload outcomes.
+//! model version served, reload outcomes and what the HTTP layer and connection wrapper refuse.
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
@@ -24,6 +24,9 @@ pub struct Metrics {
     /// Responses the HTTP layer sent before any route ran (a malformed request, a request head
     /// too slow or too large), by status: `requests` never sees them.
     pub http_layer: IntCounterVec,
+    /// Connections closed because no byte of a response could be written for
+    /// `--write-timeout`: a client that stops reading would otherwise hold its slot for good.
+    pub write_timeouts: IntCounter,
 }
 
 impl Metrics {
@@ -89,9 +92,16 @@ impl Metrics {
             &["status"],
         )
         .expect("valid metric");
+        let write_timeouts = IntCounter::new(
+            "stance_write_timeouts_total",
+            "Connections closed because no byte of a response could be written within \
+             --write-timeout (the client stopped reading)",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(shed.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_layer.clone()),
+            Box::new(write_timeouts.clone()),
             Box::new(super::telemetry::LOG_LINES_DROPPED.clone()),
             Box::new(requests.clone()),
             Box::new(latency.clone()),
@@ -119,6 +129,7 @@ impl Metrics {
             reloads,
             shed,
             http_layer,
+            write_timeouts,
         }
     }
 

@@ -11,7 +11,7 @@ use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryEx
 use actix_web::dev::AppConfig;
 use actix_web::{web, App};
 
-use super::conn::JsonErrors;
+use super::conn::{self, JsonErrors};
 use super::error::not_found;
 use super::routes;
 use super::state::{AppState, Limits};
@@ -39,6 +39,8 @@ pub struct ServeConfig {
     pub admin_token: Option<String>,
     /// A client must send its whole request head within this time.
     pub request_timeout: Duration,
+    /// A connection on which no byte of a response can be written for this long is closed.
+    pub write_timeout: Duration,
     /// On SIGTERM/SIGINT, in-flight requests get this long to finish.
     pub shutdown_timeout: Duration,
     pub keep_alive: Duration,
@@ -92,7 +94,11 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             source,
         })?;
     let mut addrs: Vec<SocketAddr> = vec![listener.local_addr()?];
-    let timeouts = (config.keep_alive, config.request_timeout);
+    let timeouts = Timeouts {
+        keep_alive: config.keep_alive,
+        head: config.request_timeout,
+        write: config.write_timeout,
+    };
     let builder = actix_server::Server::build()
         .workers(config.workers.max(1))
         .disable_signals()
@@ -158,7 +164,7 @@ const PROBE_CONNECTIONS: usize = 256;
 fn probe_server(
     bind: &str,
     state: web::Data<AppState>,
-    timeouts: (Duration, Duration),
+    timeouts: Timeouts,
 ) -> Result<(actix_server::Server, SocketAddr), ServeError> {
     let bind_error = |source| ServeError::Bind {
         flag: "--probe-bind",
@@ -185,16 +191,24 @@ fn probe_server(
     Ok((server.run(), addr))
 }
 
-/// Adds to `builder` a listener serving what `routes` mounts, with the service's keep-alive and
-/// request-head timeout `(keep_alive, head_timeout)`, request logs and metrics, the JSON error
-/// shape for the HTTP layer's own errors, and keep-alive connections that close as soon as a
-/// graceful shutdown starts.
+/// The connection timeouts both listeners apply.
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    keep_alive: Duration,
+    head: Duration,
+    write: Duration,
+}
+
+/// Adds to `builder` a listener serving what `routes` mounts, with the service's keep-alive,
+/// request-head and write timeouts, request logs and metrics, the JSON error shape for the HTTP
+/// layer's own errors, and keep-alive connections that close as soon as a graceful shutdown
+/// starts.
 fn listen(
     builder: actix_server::ServerBuilder,
     name: &str,
     listener: std::net::TcpListener,
     state: web::Data<AppState>,
-    (keep_alive, head_timeout): (Duration, Duration),
+    timeouts: Timeouts,
     routes: fn(&mut web::ServiceConfig),
 ) -> std::io::Result<actix_server::ServerBuilder> {
     // Fires when `ServerHandle::stop(true)` starts the drain. actix-server only waits for a
@@ -210,7 +224,12 @@ fn listen(
             .into_factory()
             .map_err(|e| e.error_response());
         let draining = draining.clone();
-        let answered = state.metrics.http_layer.clone();
+        let conn = conn::Config {
+            head_timeout: timeouts.head,
+            write_timeout: timeouts.write,
+            answered: Some(state.metrics.http_layer.clone()),
+            write_timeouts: Some(state.metrics.write_timeouts.clone()),
+        };
         // On the signal the dispatcher closes an idle connection at once, and one with a request
         // in flight right after its response (with `Connection: close`): the drain then waits
         // only for real work.
@@ -219,18 +238,15 @@ fn listen(
                 let draining = draining.clone();
                 async move { draining.notified().await }
             })
-            .keep_alive(keep_alive)
-            .client_request_timeout(head_timeout)
+            .keep_alive(timeouts.keep_alive)
+            .client_request_timeout(timeouts.head)
             .client_disconnect_timeout(Duration::from_secs(1))
             .finish(map_config(app, |_| AppConfig::default()));
         fn_service(move |io: actix_web::rt::net::TcpStream| {
-            let answered = answered.clone();
-            async move {
-                let peer = io.peer_addr().ok();
-                let _ = io.set_nodelay(true);
-                let io = JsonErrors::new(io, head_timeout, Some(answered));
-                Ok::<_, DispatchError>((io, Protocol::Http1, peer))
-            }
+            let peer = io.peer_addr().ok();
+            let _ = io.set_nodelay(true);
+            let io = JsonErrors::new(io, &conn, peer);
+            async move { Ok::<_, DispatchError>((io, Protocol::Http1, peer)) }
         })
         .and_then(http)
     })

@@ -691,6 +691,7 @@ fn useless_zero_limits_are_refused_at_startup() {
         ("--request-timeout", "STANCE_REQUEST_TIMEOUT"),
         ("--body-timeout", "STANCE_BODY_TIMEOUT"),
         ("--request-deadline", "STANCE_REQUEST_DEADLINE"),
+        ("--write-timeout", "STANCE_WRITE_TIMEOUT"),
         ("--max-heavy", "STANCE_MAX_HEAVY"),
     ] {
         for (args, envs) in [(vec![flag, "0"], vec![]), (vec![], vec![(env, "0")])] {
@@ -865,18 +866,12 @@ fn a_vanished_log_reader_costs_log_lines_not_requests_or_shutdown() {
             200
         );
     }
-    let metrics = c
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    let dropped: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("stance_log_lines_dropped_total "))
-        .expect("the dropped-lines counter is exported")
-        .parse()
-        .unwrap();
+    let dropped = counter(
+        &c,
+        &format!("http://{addr}"),
+        "stance_log_lines_dropped_total",
+    )
+    .expect("the dropped-lines counter is exported");
     assert!(dropped >= 6, "{dropped} log lines counted as dropped");
     // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
     assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) }, 0);
@@ -1045,6 +1040,7 @@ fn serve_refuses_worker_counts_and_timeouts_its_runtime_cannot_take() {
         ("--keep-alive", "9223372036854775807"),
         ("--body-timeout", "86401"),
         ("--request-deadline", "86401"),
+        ("--write-timeout", "86401"),
         ("--shutdown-timeout", "86401"),
     ] {
         // Accepted, the value starts a service that never exits by itself.
@@ -1394,4 +1390,152 @@ fn bare_lf_heads_blank_lines_and_100_continue_still_work() {
     assert_eq!(text.matches("HTTP/1.1 200").count(), 2, "{text}");
     let (_, scored) = text.rsplit_once("\r\n\r\n").unwrap();
     assert_score(&serde_json::from_str(scored).unwrap_or_else(|e| panic!("{e}: {text}")));
+}
+
+/// Caps `c`'s receive buffer near `bytes` and stops the kernel growing it as the test reads, so
+/// that what the server can send ahead of the reader is its own send buffer (4 MiB at most with
+/// Linux's default `tcp_wmem`) and little more.
+fn cap_receive_buffer(c: &TcpStream, bytes: libc::c_int) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: setsockopt(2) on a socket this test owns, given a pointer to a c_int that outlives
+    // the call and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            c.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&bytes as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+}
+
+/// A connection to `addr` that asks for `n` responses from `path`, far more than the socket
+/// buffers hold, and reads none of them. The requests go out from a thread of their own, since
+/// the server stops reading them once its responses back up; it ends when the server closes.
+fn stop_reading(addr: &str, path: &str, n: usize) -> TcpStream {
+    let c = connect(addr);
+    cap_receive_buffer(&c, 32 << 10);
+    let mut w = c.try_clone().unwrap();
+    let requests = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").repeat(n);
+    std::thread::spawn(move || {
+        let _ = w.write_all(requests.as_bytes());
+    });
+    c
+}
+
+/// The body of a GET of `url`.
+fn get_text(c: &reqwest::blocking::Client, url: &str) -> String {
+    c.get(url).send().unwrap().text().unwrap()
+}
+
+/// The value of the counter `name` in `/metrics` at `base`, if it is exported.
+fn counter(c: &reqwest::blocking::Client, base: &str, name: &str) -> Option<u64> {
+    get_text(c, &format!("{base}/metrics"))
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().unwrap())
+}
+
+/// Review of 2026-12-07: actix-http has no write timeout, and neither keep-alive nor the request
+/// timers run while a response is written, so a client that asked for large responses and never
+/// read them held its connection for good once the socket buffers were full (one was still open
+/// after 12 s with `--keep-alive 2 --request-timeout 1`); enough of them took every
+/// `--max-connections` slot, and the probe listener's. On both listeners, a connection on which
+/// nothing could be written for `--write-timeout` must be closed, counted in
+/// `stance_write_timeouts_total`, and its slot freed.
+#[test]
+fn a_client_that_stops_reading_is_cut_off_by_the_write_timeout() {
+    // The timeout through its environment twin, so that this test also runs (and fails) on a
+    // build that predates the flag. Two workers of one connection each: two stalled clients
+    // take every slot of the main listener.
+    let s = Server::start_with(
+        &[
+            "--probe-bind",
+            "127.0.0.1:0",
+            "--max-connections",
+            "1",
+            "--keep-alive",
+            "2",
+            "--request-timeout",
+            "1",
+        ],
+        None,
+        &[("STANCE_WRITE_TIMEOUT", "1")],
+    );
+    let probes = s.listening()[1].clone();
+    let probe_addr = probes.trim_start_matches("http://");
+    let asked = [
+        (s.addr(), "/openapi.json", 1000),
+        (s.addr(), "/openapi.json", 1000),
+        (probe_addr.to_string(), "/metrics", 5000),
+    ];
+    let stalled: Vec<TcpStream> = asked
+        .iter()
+        .map(|(addr, path, n)| stop_reading(addr, path, *n))
+        .collect();
+    // Meanwhile a new connection is served.
+    let c = client();
+    let health = c.get(format!("{probes}/healthz")).send().unwrap();
+    assert_eq!(health.status(), 200);
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    let mut closed = 0;
+    while closed < asked.len() as u64 && std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(200));
+        closed = counter(&c, &probes, "stance_write_timeouts_total").unwrap_or(0);
+    }
+    assert_eq!(closed, 3, "stalled connections closed by the write timeout");
+    // Each is over: what the client can still read ends (at the close, or in a reset) short of
+    // the responses it asked for, instead of waiting for more.
+    for (mut conn, (addr, path, n)) in stalled.into_iter().zip(&asked) {
+        let mut buf = Vec::new();
+        match conn.read_to_end(&mut buf) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("{addr}{path}: {e} after {} bytes", buf.len()),
+        }
+        let answered = String::from_utf8_lossy(&buf)
+            .matches("HTTP/1.1 200 OK")
+            .count();
+        assert!(answered < *n, "{addr}{path}: all {n} answered");
+    }
+    // The main listener's slots are free again.
+    assert_eq!(c.get(s.url("/healthz")).send().unwrap().status(), 200);
+}
+
+/// The write timeout is restarted by every write that makes progress: a client that reads its
+/// responses a little at a time, for far longer in all than `--write-timeout`, but never pausing
+/// that long, gets every one of them.
+#[test]
+fn a_slow_reader_that_keeps_reading_gets_every_response() {
+    let s = Server::start_with(&[], None, &[("STANCE_WRITE_TIMEOUT", "2")]);
+    let c = client();
+    let doc = get_text(&c, &s.url("/openapi.json"));
+    // 12 MiB: past the 4 MiB the server's send buffer takes, its writes wait on this reader,
+    // which takes 2.5 MiB/s at most (256 KiB, then 100 ms of nothing): about 3 s of waiting in
+    // all, over the timeout.
+    let n = (12 << 20) / doc.len();
+    let mut conn = connect(&s.addr());
+    cap_receive_buffer(&conn, 32 << 10);
+    let get = "GET /openapi.json HTTP/1.1\r\nHost: x\r\n";
+    let requests = format!("{get}\r\n").repeat(n - 1) + get + "Connection: close\r\n\r\n";
+    assert!(requests.len() < 64 << 10, "held back whole");
+    conn.write_all(requests.as_bytes()).unwrap();
+    let (mut got, mut chunk, mut paused) = (Vec::new(), [0u8; 16 << 10], 0);
+    loop {
+        match conn.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(k) => got.extend_from_slice(&chunk[..k]),
+            Err(e) => panic!("{e} after {} of about {} bytes", got.len(), n * doc.len()),
+        }
+        if got.len() >> 18 > paused {
+            paused += 1;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), n);
+    assert_eq!(text.matches(doc.as_str()).count(), n);
+    assert_eq!(counter(&c, &s.base, "stance_write_timeouts_total"), Some(0));
 }
