@@ -2,8 +2,10 @@
 
 The features are rebuilt from the committed model's layout (`models/CURRENT`: tokenizer.json and the
 unigram, bigram and negation columns of model.json) the way `src/features.rs` builds them (binary,
-`[UNK]` never a feature, negation scope from trigger to ender), so scikit-learn sees the matrix stance
-trains on. bench/model_probe.py checks the rebuild: MultinomialNB on it must give the committed
+`[UNK]` never a feature, negation scope from trigger to ender) and weighted by the model's stored
+weighting (`src/weighting.rs`: each row scaled to unit length, divided by the shortest training
+document's norm when it is shorter), so scikit-learn sees the matrix stance trains on. Evidence
+counts read the nonzero entries, which the weighting keeps. bench/model_probe.py checks the rebuild: MultinomialNB on it must give the committed
 model's labels on the dev set. Read by bench/model_probe.py and bench/legacy_influence.py."""
 import json
 import pathlib
@@ -32,6 +34,10 @@ class Rebuilt:
         self.fit_prior = spec.get("rule", {}).get("fit_prior", True)
         assert [c["label"] for c in spec["classes"]] == LABELS, "labels must be " + str(LABELS)
         self.calibration = spec.get("calibration") or {"method": "none"}
+        weighting = spec.get("weighting") or {}
+        assert not weighting.get("idf"), "TF-IDF weighting is not rebuilt"
+        self.l2 = weighting.get("l2", False)
+        self.min_norm = weighting.get("min_norm") or 0.0
         lay = spec["features"]
         self.uni = {t: i for i, t in enumerate(lay["unigrams"])}
         off = len(lay["unigrams"])
@@ -109,4 +115,14 @@ class Rebuilt:
             f = self.features(t)
             rows += [r] * len(f)
             cols += sorted(f)
-        return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(texts), self.width))
+        return self.weight(sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(texts), self.width)))
+
+    def weight(self, B):
+        """The model's weighting of a binary matrix (any nonzero entry counts as 1), so that a
+        probe that drops columns, as a fold's own vocabulary does, can weight what is left."""
+        B = sp.csr_matrix(B, dtype=float)
+        B.data[:] = 1.0
+        if not self.l2:
+            return B
+        norm = np.maximum(np.sqrt(np.asarray(B.sum(1)).ravel()), self.min_norm)
+        return (sp.diags(1.0 / np.where(norm > 0, norm, 1.0)) @ B).tocsr()

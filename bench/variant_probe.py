@@ -257,8 +257,9 @@ def run(score, Map=VectorMap, openings=False):
             te = te[keep[te]]
             seen = np.flatnonzero(np.asarray(X[tr].sum(0)).ravel() > 0)
             for M in [X] + ([corpus_openings[k] for k in OPENINGS] if openings else []):
-                Js.append(score(X[tr][:, seen], y[tr], g[tr], M[te][:, seen]))
-                ns.append(evidence(M[te][:, seen]))
+                held_out = rb.weight(M[te][:, seen])  # weighted over the fold's own features
+                Js.append(score(X[tr][:, seen], y[tr], g[tr], held_out))
+                ns.append(evidence(held_out))
                 ts.append(y[te])
         m = Map().fit(np.vstack(Js), np.concatenate(ns), np.concatenate(ts))
         m.temper(score(X, y, g, HX), evidence(HX), hy)

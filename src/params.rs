@@ -14,8 +14,13 @@ use crate::model::Variant;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainParams {
-    /// Additive (Laplace/Lidstone) smoothing of the naive Bayes counts.
+    /// Additive (Laplace/Lidstone) smoothing of the stance head's naive Bayes counts.
     pub alpha: f64,
+    /// The relevance head's smoothing; `None` (artifacts from before the option): the same as
+    /// `alpha`. The two heads count on different scales (the stance head's documents are
+    /// scaled to unit length, the relevance head's are not), so one value cannot suit both.
+    #[serde(default)]
+    pub relevance_alpha: Option<f64>,
     /// Words seen fewer times than this in the corpus become `[UNK]`.
     pub min_count: u64,
     /// Upper bound on the tokenizer vocabulary (and on kept bigrams).
@@ -113,7 +118,8 @@ fn seed() -> u64 {
 impl Default for TrainParams {
     fn default() -> Self {
         TrainParams {
-            alpha: 0.2,
+            alpha: 0.03,
+            relevance_alpha: Some(0.2),
             min_count: 1,
             max_vocab: 100_000,
             binary: true,
@@ -125,7 +131,7 @@ impl Default for TrainParams {
             negation: true,
             variant: Variant::Hierarchical,
             tfidf: false,
-            l2_norm: false,
+            l2_norm: true,
             weight_norm: false,
             fit_prior: true,
             calibration: Method::Vector,
@@ -155,26 +161,38 @@ impl CheckedParams {
     }
 }
 
+/// A smoothing value the fit can use: finite, above 0, at most [`MAX_ALPHA`].
+fn check_alpha(name: &'static str, alpha: f64) -> Result<()> {
+    if !(alpha.is_finite() && alpha > 0.0) {
+        return Err(StanceError::Param {
+            name,
+            reason: format!("must be a finite number > 0, got {alpha}"),
+        });
+    }
+    if alpha > MAX_ALPHA {
+        return Err(StanceError::Param {
+            name,
+            reason: format!("must be at most {MAX_ALPHA:e}, got {alpha}"),
+        });
+    }
+    Ok(())
+}
+
 impl TrainParams {
     /// The relevance head's calibration method.
     pub fn relevance_method(&self) -> Method {
         self.relevance_calibration.unwrap_or(self.calibration)
     }
 
+    /// The relevance head's smoothing.
+    pub fn relevance_alpha(&self) -> f64 {
+        self.relevance_alpha.unwrap_or(self.alpha)
+    }
+
     /// Validates every field, naming the first one out of range.
     pub fn check(self) -> Result<CheckedParams> {
-        if !(self.alpha.is_finite() && self.alpha > 0.0) {
-            return Err(StanceError::Param {
-                name: "--alpha",
-                reason: format!("must be a finite number > 0, got {}", self.alpha),
-            });
-        }
-        if self.alpha > MAX_ALPHA {
-            return Err(StanceError::Param {
-                name: "--alpha",
-                reason: format!("must be at most {MAX_ALPHA:e}, got {}", self.alpha),
-            });
-        }
+        check_alpha("--alpha", self.alpha)?;
+        check_alpha("--relevance-alpha", self.relevance_alpha())?;
         if self.min_count == 0 {
             return Err(StanceError::Param {
                 name: "--min-count",
@@ -242,6 +260,20 @@ mod tests {
                     ..Default::default()
                 },
                 "--alpha",
+            ),
+            (
+                TrainParams {
+                    relevance_alpha: Some(-1.0),
+                    ..Default::default()
+                },
+                "--relevance-alpha",
+            ),
+            (
+                TrainParams {
+                    relevance_alpha: Some(f64::INFINITY),
+                    ..Default::default()
+                },
+                "--relevance-alpha",
             ),
             (
                 TrainParams {

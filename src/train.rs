@@ -178,7 +178,7 @@ pub fn fit(
         &classes,
         p,
         rule,
-        (p.tfidf, p.l2_norm),
+        (p.alpha, p.tfidf, p.l2_norm),
         progress,
     )?;
     let relevance = match offtopic {
@@ -201,7 +201,7 @@ pub fn fit(
                 &classes,
                 p,
                 rel_rule,
-                (false, false),
+                (p.relevance_alpha(), false, false),
                 progress,
             )?)
         }
@@ -223,7 +223,7 @@ fn fit_head(
     classes: &TokenClasses,
     p: &TrainParams,
     rule: DecisionRule,
-    (tfidf, l2): (bool, bool),
+    (alpha, tfidf, l2): (f64, bool, bool),
     progress: Option<&ProgressBar>,
 ) -> Result<Head> {
     let mut ids = Vec::new();
@@ -245,7 +245,7 @@ fn fit_head(
     })?;
     let (layout, df, documents) = selector.finish_with_df();
     let features = FeatureSpace::from_layout(layout);
-    let weighting = Weighting::fit(tfidf, l2, &df, documents);
+    let mut weighting = Weighting::fit(tfidf, l2, &df, documents);
     let width = features.len();
     if width == 0 {
         return Err(StanceError::corpus(
@@ -263,6 +263,7 @@ fn fit_head(
     corpus.for_each(|doc| {
         encode_doc(fast, &doc, &mut ids)?;
         let mut v = features.counts(&ids);
+        weighting.observe_training_document(&v);
         weighting.apply(&mut v);
         counts.add(doc.label, &v)?;
         tick(progress);
@@ -272,7 +273,7 @@ fn fit_head(
         return Err(StanceError::corpus(corpus.root(), "no documents"));
     }
     let classes = counts.finish(corpus.labels())?;
-    let model = NbModel::new(p.alpha, rule, classes).map_err(StanceError::Fit)?;
+    let model = NbModel::new(alpha, rule, classes).map_err(StanceError::Fit)?;
     Ok(Head {
         features,
         weighting,

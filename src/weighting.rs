@@ -15,6 +15,13 @@ pub struct Weighting {
     /// Scale each document vector to unit Euclidean length.
     #[serde(default)]
     pub l2: bool,
+    /// With `l2`: the smallest norm of any training document. A shorter document is divided by
+    /// it rather than by its own norm, so that a headline's few features are not each given
+    /// the weight of a whole article's: below the shortest length the model was trained on,
+    /// evidence grows with the text again, as it does without `l2`. Training documents are
+    /// unaffected (none is below it). `None` in artifacts from before the floor: plain `l2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_norm: Option<f64>,
 }
 
 impl Weighting {
@@ -25,7 +32,42 @@ impl Weighting {
                 .map(|&d| ((1.0 + documents as f64) / (1.0 + d as f64)).ln() + 1.0)
                 .collect()
         });
-        Weighting { idf, l2 }
+        Weighting {
+            idf,
+            l2,
+            min_norm: None,
+        }
+    }
+
+    /// The norm of a document vector as [`Weighting::apply`] divides by it, before the floor.
+    fn norm(&self, counts: &[(u32, f64)]) -> f64 {
+        counts
+            .iter()
+            .map(|(f, v)| {
+                let w = v * self.idf_of(*f);
+                w * w
+            })
+            .sum::<f64>()
+            .sqrt()
+    }
+
+    fn idf_of(&self, f: u32) -> f64 {
+        self.idf
+            .as_ref()
+            .and_then(|idf| idf.get(f as usize).copied())
+            .unwrap_or(1.0)
+    }
+
+    /// Records the floor of [`Weighting::min_norm`] from the training documents' vectors
+    /// (before weighting), as the trainer sees them one at a time.
+    pub fn observe_training_document(&mut self, counts: &[(u32, f64)]) {
+        if !self.l2 {
+            return;
+        }
+        let n = self.norm(counts);
+        if n > 0.0 {
+            self.min_norm = Some(self.min_norm.map_or(n, |m| m.min(n)));
+        }
     }
 
     pub fn is_identity(&self) -> bool {
@@ -41,6 +83,7 @@ impl Weighting {
         }
         if self.l2 {
             let norm = counts.iter().map(|(_, v)| v * v).sum::<f64>().sqrt();
+            let norm = norm.max(self.min_norm.unwrap_or(0.0));
             if norm > 0.0 {
                 counts.iter_mut().for_each(|(_, v)| *v /= norm);
             }
@@ -49,6 +92,14 @@ impl Weighting {
 
     /// Checks a loaded transform against the model width.
     pub fn validate(&self, n_features: usize) -> Result<(), String> {
+        if let Some(m) = self.min_norm {
+            if !self.l2 {
+                return Err("min_norm is set but l2 is off".into());
+            }
+            if !(m.is_finite() && m > 0.0) {
+                return Err(format!("min_norm {m} is not a positive number"));
+            }
+        }
         if let Some(idf) = &self.idf {
             if idf.len() != n_features {
                 return Err(format!(
@@ -80,5 +131,34 @@ mod tests {
         let n = (1.0 + idf[1] * idf[1]).sqrt();
         assert!((doc[0].1 - 1.0 / n).abs() < 1e-15 && (doc[1].1 - idf[1] / n).abs() < 1e-15);
         assert!(Weighting::default().is_identity());
+    }
+
+    #[test]
+    fn documents_below_the_shortest_training_norm_are_divided_by_it() {
+        let mut w = Weighting::fit(false, true, &[1; 9], 4);
+        for n in [9, 4, 6] {
+            let doc: Vec<(u32, f64)> = (0..n).map(|f| (f, 1.0)).collect();
+            w.observe_training_document(&doc);
+        }
+        assert_eq!(w.min_norm, Some(2.0));
+        // A training-length document is scaled to unit length, as without the floor.
+        let mut four: Vec<(u32, f64)> = (0..4).map(|f| (f, 1.0)).collect();
+        w.apply(&mut four);
+        assert!(four.iter().all(|(_, v)| (v - 0.5).abs() < 1e-15));
+        // A one-feature document is divided by the floor (2), not by its own norm (1).
+        let mut one = vec![(3, 1.0)];
+        w.apply(&mut one);
+        assert_eq!(one, vec![(3, 0.5)]);
+        assert!(w.validate(9).is_ok());
+        let off = Weighting {
+            l2: false,
+            ..w.clone()
+        };
+        assert!(off.validate(9).unwrap_err().contains("l2 is off"));
+        let bad = Weighting {
+            min_norm: Some(f64::NAN),
+            ..w
+        };
+        assert!(bad.validate(9).unwrap_err().contains("min_norm"));
     }
 }

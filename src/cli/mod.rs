@@ -83,6 +83,10 @@ pub struct HyperParams {
     /// Additive smoothing of the naive Bayes counts (> 0, at most 1e6).
     #[arg(long, env = "STANCE_ALPHA", default_value_t = TrainParams::default().alpha)]
     pub alpha: f64,
+    /// The relevance head's smoothing (> 0, at most 1e6): it counts unscaled documents, the
+    /// stance head unit-length ones, so each has its own.
+    #[arg(long, env = "STANCE_RELEVANCE_ALPHA", default_value_t = TrainParams::default().relevance_alpha())]
+    pub relevance_alpha: f64,
     /// Words seen fewer times than this in the corpus are left out of the vocabulary.
     #[arg(long, env = "STANCE_MIN_COUNT", default_value_t = TrainParams::default().min_count)]
     pub min_count: u64,
@@ -154,6 +158,7 @@ impl HyperParams {
     pub fn params(&self) -> TrainParams {
         TrainParams {
             alpha: self.alpha,
+            relevance_alpha: Some(self.relevance_alpha),
             min_count: self.min_count,
             max_vocab: self.max_vocab,
             binary: self.binary,
