@@ -1293,6 +1293,7 @@ fn bad_numbers_addresses_and_environment_values_are_named_usage_errors() {
             .args(args)
             .env_remove("STANCE_RELEVANCE_THRESHOLD")
             .env_remove("STANCE_ALPHA")
+            .env_remove("STANCE_RELEVANCE_ALPHA")
             .env_remove("STANCE_BIND")
             .envs(envs.iter().copied())
             .output()
@@ -1369,6 +1370,27 @@ fn bad_numbers_addresses_and_environment_values_are_named_usage_errors() {
         &[
             "parameter --alpha",
             "environment variable STANCE_ALPHA=\"-1\"",
+        ],
+        &[],
+    );
+    check(
+        &[
+            "train",
+            "--models",
+            "/nonexistent/stance-models",
+            "--relevance-alpha",
+            "0",
+        ],
+        &[],
+        &["parameter --relevance-alpha", "got 0"],
+        &["parameter --alpha", "environment variable"],
+    );
+    check(
+        &["train", "--models", "/nonexistent/stance-models"],
+        &[("STANCE_RELEVANCE_ALPHA", "inf")],
+        &[
+            "parameter --relevance-alpha",
+            "environment variable STANCE_RELEVANCE_ALPHA=\"inf\"",
         ],
         &[],
     );
