@@ -122,7 +122,8 @@ pub struct HyperParams {
     /// Weight features by inverse document frequency.
     #[arg(long, env = "STANCE_TFIDF", default_value_t = TrainParams::default().tfidf, action = ArgAction::Set)]
     pub tfidf: bool,
-    /// Scale each document vector to unit length.
+    /// Scale each stance document vector to unit length (a text shorter than the shortest
+    /// training piece is divided by that piece's norm; the relevance head stays unscaled).
     #[arg(long, env = "STANCE_L2_NORM", default_value_t = TrainParams::default().l2_norm, action = ArgAction::Set)]
     pub l2_norm: bool,
     /// Complement NB: normalise each class's weights.
