@@ -483,6 +483,68 @@ fn width_mismatch_is_refused_even_with_matching_digests() {
     );
 }
 
+/// A damaged norm floor in `model.json` (digest recomputed, so only the content check can catch
+/// it) is refused on load with the file named, and the field when the value parses: negative or
+/// zero the floor would silently do nothing, and with `l2` off it would be ignored while the
+/// file says it applies. JSON has no NaN, so a non-number is a parse error naming the type.
+#[test]
+fn a_damaged_norm_floor_is_refused_with_the_field_named() {
+    let t = tempfile::tempdir().unwrap();
+    let (data, models) = (t.path().join("data"), t.path().join("models"));
+    small_corpus(&data);
+    train(&data, &models, &[]);
+    let dir = models.join(artifact::current_version(&models).unwrap());
+    let pristine = t.path().join("pristine");
+    copy_dir(&dir, &pristine);
+    let model: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("model.json")).unwrap()).unwrap();
+    assert!(
+        model["weighting"]["min_norm"]
+            .as_f64()
+            .is_some_and(|m| m > 0.0),
+        "the default model records its floor: {}",
+        model["weighting"]
+    );
+    let cases: [(&str, &str, serde_json::Value, &str); 4] = [
+        (
+            "negative",
+            "min_norm",
+            serde_json::json!(-1.5),
+            "min_norm -1.5",
+        ),
+        ("zero", "min_norm", serde_json::json!(0.0), "min_norm 0"),
+        (
+            "set with l2 off",
+            "l2",
+            serde_json::json!(false),
+            "min_norm is set",
+        ),
+        (
+            "not a number",
+            "min_norm",
+            serde_json::json!("NaN"),
+            "expected f64",
+        ),
+    ];
+    for (name, field, value, needle) in cases {
+        fs::remove_dir_all(&dir).unwrap();
+        copy_dir(&pristine, &dir);
+        tamper_model(&models, |m| m["weighting"][field] = value);
+        let o = run(&[
+            "classify",
+            "--models",
+            models.to_str().unwrap(),
+            "/etc/hostname",
+        ]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{name} must be refused: {err}");
+        assert!(
+            err.contains("model.json") && err.contains(needle) && !err.contains("panicked"),
+            "{name}: {err}"
+        );
+    }
+}
+
 /// The default rule needs `neutral` and two other labels: an operator's two-label corpus still
 /// trains (the flat rule, and the output says so), and an artifact that claims the hierarchical
 /// rule for such labels is refused on load with the file and the reason named.
