@@ -51,6 +51,7 @@ impl Weighting {
             .sqrt()
     }
 
+    /// A column's IDF factor as [`Weighting::apply`] looks it up (1 without TF-IDF).
     fn idf_of(&self, f: u32) -> f64 {
         self.idf
             .as_ref()
@@ -58,8 +59,11 @@ impl Weighting {
             .unwrap_or(1.0)
     }
 
-    /// Records the floor of [`Weighting::min_norm`] from the training documents' vectors
-    /// (before weighting), as the trainer sees them one at a time.
+    /// Records the floor of [`Weighting::min_norm`] from a training document's vector (before
+    /// weighting), as the trainer sees them one at a time. Call it before [`Weighting::apply`]
+    /// on the same document: the floor then includes that document's own norm, so it never
+    /// exceeds it, and every training document is divided by exactly its own norm, as plain
+    /// `l2` divides it ([`Weighting::norm`] computes the same products and sum as `apply`).
     pub fn observe_training_document(&mut self, counts: &[(u32, f64)]) {
         if !self.l2 {
             return;
@@ -131,6 +135,33 @@ mod tests {
         let n = (1.0 + idf[1] * idf[1]).sqrt();
         assert!((doc[0].1 - 1.0 / n).abs() < 1e-15 && (doc[1].1 - idf[1] / n).abs() < 1e-15);
         assert!(Weighting::default().is_identity());
+    }
+
+    /// The trainer's order (observe, then apply, one document at a time, shortest documents
+    /// anywhere in the stream) scales every training document bit for bit as plain `l2` does,
+    /// with and without TF-IDF.
+    #[test]
+    fn the_floor_leaves_training_documents_as_plain_l2_scales_them() {
+        let df = [1, 2, 3, 1, 2, 5, 4, 1];
+        for tfidf in [false, true] {
+            let plain = Weighting::fit(tfidf, true, &df, 6);
+            let mut floored = plain.clone();
+            for cols in [
+                &[0, 2, 5, 7][..],
+                &[1, 3],
+                &[0, 1, 2, 3, 4, 5, 6],
+                &[6],
+                &[2, 4, 6],
+            ] {
+                let doc: Vec<(u32, f64)> = cols.iter().map(|&f| (f, 1.0)).collect();
+                let (mut a, mut b) = (doc.clone(), doc.clone());
+                plain.apply(&mut a);
+                floored.observe_training_document(&doc);
+                floored.apply(&mut b);
+                assert_eq!(a, b, "tfidf {tfidf}, columns {cols:?}");
+            }
+            assert!(floored.min_norm.is_some());
+        }
     }
 
     #[test]
