@@ -236,6 +236,23 @@ impl TrainParams {
 mod tests {
     use super::*;
 
+    /// A `meta.json` from before `relevance_alpha` reads back with the relevance head on the
+    /// stance head's smoothing, as it was trained; a new one round-trips its own value.
+    #[test]
+    fn relevance_alpha_defaults_to_alpha_in_old_records_and_round_trips_in_new_ones() {
+        let mut old = serde_json::to_value(TrainParams::default()).unwrap();
+        let fields = old.as_object_mut().unwrap();
+        assert!(fields.remove("relevance_alpha").is_some());
+        fields.insert("alpha".into(), serde_json::json!(0.5));
+        let old: TrainParams = serde_json::from_value(old).unwrap();
+        assert_eq!((old.relevance_alpha, old.relevance_alpha()), (None, 0.5));
+        let new = TrainParams::default();
+        let back: TrainParams =
+            serde_json::from_str(&serde_json::to_string(&new).unwrap()).unwrap();
+        assert_eq!(back, new);
+        assert_eq!(back.relevance_alpha(), 0.2);
+    }
+
     #[test]
     fn defaults_pass_and_bad_values_are_named() {
         assert!(TrainParams::default().check().is_ok());

@@ -164,6 +164,18 @@ mod tests {
         }
     }
 
+    /// A `model.json` weighting from before the floor reads back as plain `l2`: a one-feature
+    /// text keeps unit length.
+    #[test]
+    fn a_weighting_without_min_norm_is_plain_l2() {
+        let old: Weighting = serde_json::from_str(r#"{"l2":true}"#).unwrap();
+        assert_eq!(old.min_norm, None);
+        assert!(old.validate(4).is_ok());
+        let mut one = vec![(3, 1.0)];
+        old.apply(&mut one);
+        assert_eq!(one, vec![(3, 1.0)]);
+    }
+
     #[test]
     fn documents_below_the_shortest_training_norm_are_divided_by_it() {
         let mut w = Weighting::fit(false, true, &[1; 9], 4);
