@@ -5,8 +5,8 @@ unigram, bigram and negation columns of model.json) the way `src/features.rs` bu
 `[UNK]` never a feature, negation scope from trigger to ender) and weighted by the model's stored
 weighting (`src/weighting.rs`: each row scaled to unit length, divided by the shortest training
 document's norm when it is shorter), so scikit-learn sees the matrix stance trains on. Evidence
-counts read the nonzero entries, which the weighting keeps. bench/model_probe.py checks the rebuild: MultinomialNB on it must give the committed
-model's labels on the dev set. Read by bench/model_probe.py and bench/legacy_influence.py."""
+counts read the nonzero entries, which the weighting keeps. bench/model_probe.py checks the
+rebuild: MultinomialNB on it must give the committed model's labels on the dev set. Read by bench/model_probe.py and bench/legacy_influence.py."""
 import json
 import pathlib
 import sys
