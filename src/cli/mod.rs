@@ -80,7 +80,7 @@ pub enum Command {
 
 #[derive(Args, Clone)]
 pub struct HyperParams {
-    /// Additive smoothing of the naive Bayes counts (> 0, at most 1e6).
+    /// Additive smoothing of the stance head's naive Bayes counts (> 0, at most 1e6).
     #[arg(long, env = "STANCE_ALPHA", default_value_t = TrainParams::default().alpha)]
     pub alpha: f64,
     /// The relevance head's smoothing (> 0, at most 1e6): it counts unscaled documents, the
