@@ -55,7 +55,8 @@ pub struct TrainParams {
     /// Weight features by inverse document frequency.
     #[serde(default)]
     pub tfidf: bool,
-    /// Scale every document vector to unit length.
+    /// Scale every stance document vector to unit length, floored at the shortest training
+    /// document's norm (the relevance head stays unscaled).
     #[serde(default)]
     pub l2_norm: bool,
     /// Complement NB: normalise each class's weights (scikit-learn `norm=True`).
