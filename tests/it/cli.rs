@@ -1414,48 +1414,39 @@ fn bad_numbers_addresses_and_environment_values_are_named_usage_errors() {
         &["got 2"],
         &["environment variable"],
     );
-    check(
-        &[
-            "train",
-            "--models",
-            "/nonexistent/stance-models",
-            "--alpha",
-            "-1",
-        ],
-        &[],
-        &["parameter --alpha", "got -1"],
-        &["unexpected argument", "environment variable"],
-    );
-    check(
-        &["train", "--models", "/nonexistent/stance-models"],
-        &[("STANCE_ALPHA", "-1")],
-        &[
-            "parameter --alpha",
-            "environment variable STANCE_ALPHA=\"-1\"",
-        ],
-        &[],
-    );
-    check(
-        &[
-            "train",
-            "--models",
-            "/nonexistent/stance-models",
+    // Both heads' smoothing, by flag and by environment variable; each names itself, not the
+    // other head's flag.
+    for (flag, env, bad_flag, bad_env, other) in [
+        ("--alpha", "STANCE_ALPHA", "-1", "-1", "--relevance-alpha"),
+        (
             "--relevance-alpha",
+            "STANCE_RELEVANCE_ALPHA",
             "0",
-        ],
-        &[],
-        &["parameter --relevance-alpha", "got 0"],
-        &["parameter --alpha", "environment variable"],
-    );
-    check(
-        &["train", "--models", "/nonexistent/stance-models"],
-        &[("STANCE_RELEVANCE_ALPHA", "inf")],
-        &[
-            "parameter --relevance-alpha",
-            "environment variable STANCE_RELEVANCE_ALPHA=\"inf\"",
-        ],
-        &[],
-    );
+            "inf",
+            "--alpha",
+        ),
+    ] {
+        let named = format!("parameter {flag}");
+        let not_other = format!("parameter {other}");
+        check(
+            &[
+                "train",
+                "--models",
+                "/nonexistent/stance-models",
+                flag,
+                bad_flag,
+            ],
+            &[],
+            &[&named, &format!("got {bad_flag}")],
+            &["unexpected argument", "environment variable", &not_other],
+        );
+        check(
+            &["train", "--models", "/nonexistent/stance-models"],
+            &[(env, bad_env)],
+            &[&named, &format!("environment variable {env}=\"{bad_env}\"")],
+            &[&not_other],
+        );
+    }
     for (bind, why) in [
         ("notanaddr", "HOST:PORT"),
         (":8080", "no host"),
