@@ -263,8 +263,7 @@ fn fit_head(
     corpus.for_each(|doc| {
         encode_doc(fast, &doc, &mut ids)?;
         let mut v = features.counts(&ids);
-        weighting.observe_training_document(&v);
-        weighting.apply(&mut v);
+        weighting.apply_training(&mut v);
         counts.add(doc.label, &v)?;
         tick(progress);
         Ok(())

@@ -39,39 +39,16 @@ impl Weighting {
         }
     }
 
-    /// The norm of a document vector as [`Weighting::apply`] divides by it, before the floor.
-    fn norm(&self, counts: &[(u32, f64)]) -> f64 {
-        counts
-            .iter()
-            .map(|(f, v)| {
-                let w = v * self.idf_of(*f);
-                w * w
-            })
-            .sum::<f64>()
-            .sqrt()
-    }
-
-    /// A column's IDF factor as [`Weighting::apply`] looks it up (1 without TF-IDF).
-    fn idf_of(&self, f: u32) -> f64 {
-        self.idf
-            .as_ref()
-            .and_then(|idf| idf.get(f as usize).copied())
-            .unwrap_or(1.0)
-    }
-
-    /// Records the floor of [`Weighting::min_norm`] from a training document's vector (before
-    /// weighting), as the trainer sees them one at a time. Call it before [`Weighting::apply`]
-    /// on the same document: the floor then includes that document's own norm, so it never
-    /// exceeds it, and every training document is divided by exactly its own norm, as plain
-    /// `l2` divides it ([`Weighting::norm`] computes the same products and sum as `apply`).
-    pub fn observe_training_document(&mut self, counts: &[(u32, f64)]) {
-        if !self.l2 {
-            return;
+    /// [`Weighting::apply`] for a training document, which also lowers
+    /// [`Weighting::min_norm`] to its norm. The document is divided by exactly its own norm, as
+    /// plain `l2` divides it: the floor only ever reaches documents shorter than every training
+    /// document, which no training document is.
+    pub fn apply_training(&mut self, counts: &mut [(u32, f64)]) {
+        let norm = self.weigh(counts);
+        if self.l2 && norm > 0.0 {
+            self.min_norm = Some(self.min_norm.map_or(norm, |m| m.min(norm)));
         }
-        let n = self.norm(counts);
-        if n > 0.0 {
-            self.min_norm = Some(self.min_norm.map_or(n, |m| m.min(n)));
-        }
+        Self::divide(counts, norm);
     }
 
     pub fn is_identity(&self) -> bool {
@@ -80,17 +57,28 @@ impl Weighting {
 
     /// Applies the transform in place to sorted `(column, value)` pairs.
     pub fn apply(&self, counts: &mut [(u32, f64)]) {
+        let norm = self.weigh(counts);
+        Self::divide(counts, norm.max(self.min_norm.unwrap_or(0.0)));
+    }
+
+    /// Multiplies in the IDF factors and returns the vector's norm then (0 without `l2`, which
+    /// [`Weighting::divide`] takes as "leave the length alone").
+    fn weigh(&self, counts: &mut [(u32, f64)]) -> f64 {
         if let Some(idf) = &self.idf {
             for (f, v) in counts.iter_mut() {
                 *v *= idf.get(*f as usize).copied().unwrap_or(1.0);
             }
         }
         if self.l2 {
-            let norm = counts.iter().map(|(_, v)| v * v).sum::<f64>().sqrt();
-            let norm = norm.max(self.min_norm.unwrap_or(0.0));
-            if norm > 0.0 {
-                counts.iter_mut().for_each(|(_, v)| *v /= norm);
-            }
+            counts.iter().map(|(_, v)| v * v).sum::<f64>().sqrt()
+        } else {
+            0.0
+        }
+    }
+
+    fn divide(counts: &mut [(u32, f64)], norm: f64) {
+        if norm > 0.0 {
+            counts.iter_mut().for_each(|(_, v)| *v /= norm);
         }
     }
 
@@ -137,9 +125,8 @@ mod tests {
         assert!(Weighting::default().is_identity());
     }
 
-    /// The trainer's order (observe, then apply, one document at a time, shortest documents
-    /// anywhere in the stream) scales every training document bit for bit as plain `l2` does,
-    /// with and without TF-IDF.
+    /// The trainer's pass (one document at a time, shortest documents anywhere in the stream)
+    /// scales every training document bit for bit as plain `l2` does, with and without TF-IDF.
     #[test]
     fn the_floor_leaves_training_documents_as_plain_l2_scales_them() {
         let df = [1, 2, 3, 1, 2, 5, 4, 1];
@@ -156,8 +143,7 @@ mod tests {
                 let doc: Vec<(u32, f64)> = cols.iter().map(|&f| (f, 1.0)).collect();
                 let (mut a, mut b) = (doc.clone(), doc.clone());
                 plain.apply(&mut a);
-                floored.observe_training_document(&doc);
-                floored.apply(&mut b);
+                floored.apply_training(&mut b);
                 assert_eq!(a, b, "tfidf {tfidf}, columns {cols:?}");
             }
             assert!(floored.min_norm.is_some());
@@ -180,8 +166,8 @@ mod tests {
     fn documents_below_the_shortest_training_norm_are_divided_by_it() {
         let mut w = Weighting::fit(false, true, &[1; 9], 4);
         for n in [9, 4, 6] {
-            let doc: Vec<(u32, f64)> = (0..n).map(|f| (f, 1.0)).collect();
-            w.observe_training_document(&doc);
+            let mut doc: Vec<(u32, f64)> = (0..n).map(|f| (f, 1.0)).collect();
+            w.apply_training(&mut doc);
         }
         assert_eq!(w.min_norm, Some(2.0));
         // A training-length document is scaled to unit length, as without the floor.
